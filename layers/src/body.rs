@@ -1,0 +1,236 @@
+//! Body wrappers: they keep a call's telemetry alive until the last byte, the trailers, an error
+//! or the drop of the body, and count the bytes that really went through.
+
+use std::borrow::Cow;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Buf;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use opentelemetry::Context;
+use pin_project_lite::pin_project;
+
+/// What an instrumented call needs to hear from a body it wraps.
+///
+/// Implemented by the per-call instruments ([`crate::http::server::HttpServerCall`], …). The
+/// `end*` methods consume the call: it is finished exactly once, and dropping an unfinished call
+/// records a cancellation.
+pub trait CallObserver {
+    /// The call's context, made current while the body is polled.
+    fn context(&self) -> &Context;
+    /// A data frame of `len` bytes went through.
+    fn on_data(&mut self, len: u64);
+    /// The trailers went through.
+    fn on_trailers(&mut self, trailers: &HeaderMap);
+    /// The body ended normally.
+    fn end(self);
+    /// The body failed; `error_type` is a bounded `error.type` value.
+    fn end_with_error(self, error_type: Cow<'static, str>);
+    /// Polling panicked.
+    fn end_with_panic(self);
+}
+
+/// Finishes the call as panicked if it is dropped while the thread unwinds.
+///
+/// Put around each poll of user code: when the poll panics, the call is ended with
+/// `error.type = "panic"` right then, whoever catches the panic further up.
+pub(crate) struct UnwindGuard<'a, O: CallObserver>(pub(crate) &'a mut Option<O>);
+
+impl<O: CallObserver> Drop for UnwindGuard<'_, O> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(call) = self.0.take() {
+                call.end_with_panic();
+            }
+        }
+    }
+}
+
+/// A bounded `error.type` for an error type: its type name.
+pub(crate) fn error_type_of<E>() -> Cow<'static, str> {
+    Cow::Borrowed(std::any::type_name::<E>())
+}
+
+pin_project! {
+    /// A response body that ends its call's span and metrics when the body ends.
+    ///
+    /// While it is polled, the call's OpenTelemetry context is current.
+    pub struct InstrumentedBody<B, O: CallObserver> {
+        #[pin]
+        inner: B,
+        call: Option<O>,
+    }
+}
+
+impl<B, O: CallObserver> InstrumentedBody<B, O> {
+    pub(crate) fn new(inner: B, call: Option<O>) -> Self {
+        InstrumentedBody { inner, call }
+    }
+}
+
+impl<B, O> Body for InstrumentedBody<B, O>
+where
+    B: Body,
+    O: CallObserver,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let Some(call) = this.call.as_ref() else {
+            return this.inner.poll_frame(cx);
+        };
+        let _attached = call.context().clone().attach();
+        let guard = UnwindGuard(this.call);
+        let mut inner = this.inner;
+        let result = inner.as_mut().poll_frame(cx);
+        let slot = &mut *guard.0;
+        match &result {
+            Poll::Pending => {}
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(call) = slot.as_mut() {
+                    if let Some(data) = frame.data_ref() {
+                        call.on_data(data.remaining() as u64);
+                    } else if let Some(trailers) = frame.trailers_ref() {
+                        call.on_trailers(trailers);
+                    }
+                }
+                // Servers may stop polling once `is_end_stream` says so: end here.
+                if inner.is_end_stream() {
+                    if let Some(call) = slot.take() {
+                        call.end();
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(call) = slot.take() {
+                    call.end_with_error(error_type_of::<B::Error>());
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(call) = slot.take() {
+                    call.end();
+                }
+            }
+        }
+        result
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Shared byte count of a request body, read by the call when it ends.
+#[derive(Debug, Clone, Default)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    /// Bytes counted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+pin_project! {
+    /// A request body that counts the bytes the handler actually reads.
+    #[derive(Debug)]
+    pub struct CountingBody<B> {
+        #[pin]
+        inner: B,
+        counter: ByteCounter,
+    }
+}
+
+impl<B> CountingBody<B> {
+    /// Wraps `inner`, adding every data frame's length to `counter`.
+    pub fn new(inner: B, counter: ByteCounter) -> Self {
+        CountingBody { inner, counter }
+    }
+}
+
+impl<B: Body> Body for CountingBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let result = this.inner.poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &result {
+            if let Some(data) = frame.data_ref() {
+                this.counter.add(data.remaining() as u64);
+            }
+        }
+        result
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// How a server layer hands the request body to the inner service.
+///
+/// Counting the request bytes needs a wrapper around the body, which changes the body type the
+/// inner service sees. [`Passthrough`] (the default) keeps the type and falls back to
+/// `Content-Length` for `http.server.request.body.size`; [`Counted`] wraps it in
+/// [`CountingBody`]. Framework adapters provide a mode that wraps only when counting is on and
+/// converts back to the framework's own body type.
+pub trait RequestBodyMode<B> {
+    /// The body type the inner service receives.
+    type Body;
+    /// Wraps (or not) `body`; `counter` is `Some` only when body-size metrics are on.
+    fn wrap(body: B, counter: Option<ByteCounter>) -> Self::Body;
+    /// Whether this mode counts bytes itself (otherwise `Content-Length` is used).
+    fn counts() -> bool;
+}
+
+/// Leave the request body untouched (request size from `Content-Length`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Passthrough;
+
+impl<B> RequestBodyMode<B> for Passthrough {
+    type Body = B;
+    fn wrap(body: B, _: Option<ByteCounter>) -> B {
+        body
+    }
+    fn counts() -> bool {
+        false
+    }
+}
+
+/// Hand the inner service a [`CountingBody`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counted;
+
+impl<B> RequestBodyMode<B> for Counted {
+    type Body = CountingBody<B>;
+    fn wrap(body: B, counter: Option<ByteCounter>) -> CountingBody<B> {
+        CountingBody::new(body, counter.unwrap_or_default())
+    }
+    fn counts() -> bool {
+        true
+    }
+}

@@ -1,0 +1,575 @@
+//! The options every towerlight layer shares.
+//!
+//! One [`Config`] vocabulary serves every protocol (HTTP today; gRPC, WebSocket and RPC layers take
+//! the same value), server and client, Tower and Actix. A `Config` is a plain builder: cloning it is
+//! cheap and nothing is resolved until a layer is built from it. At that point the tracer, the
+//! meter's instruments and the propagator are looked up **once**, so the request path never touches
+//! a global.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderName;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::metrics::{Meter, MeterProvider};
+use opentelemetry::trace::TracerProvider;
+use opentelemetry::{InstrumentationScope, KeyValue};
+
+use crate::error::ConfigError;
+use crate::propagation::Propagator;
+
+/// Decides, per request, whether something applies (instrumentation, public-endpoint mode).
+pub(crate) type RequestPredicate = Arc<dyn Fn(&http::request::Parts) -> bool + Send + Sync>;
+/// Adds attributes derived from the request head (fed to span *and* metrics).
+pub(crate) type RequestHook = Arc<dyn Fn(&http::request::Parts, &mut Vec<KeyValue>) + Send + Sync>;
+/// Adds attributes derived from the response head (fed to span *and* metrics).
+pub(crate) type ResponseHook =
+    Arc<dyn Fn(&http::response::Parts, &mut Vec<KeyValue>) + Send + Sync>;
+/// Formats a span name.
+pub(crate) type SpanNamer = Arc<dyn Fn(&SpanNameInput<'_>) -> String + Send + Sync>;
+
+/// What a custom span-name formatter sees (see [`Config::span_name`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SpanNameInput<'a> {
+    /// The request head.
+    pub request: &'a http::request::Parts,
+    /// The route template when the router knows it (`/users/{id}`), never the raw path.
+    pub route: Option<&'a str>,
+    /// The name towerlight would use by default (`GET /users/{id}`, `GET`, `HTTP`, `pkg.Svc/Method`).
+    pub default_name: &'a str,
+}
+
+/// Which generation(s) of semantic-convention names to emit, from
+/// `OTEL_SEMCONV_STABILITY_OPT_IN`.
+///
+/// The current (stable) names are always emitted. `http/dup` additionally emits the pre-1.20 HTTP
+/// names (`http.method`, `http.status_code`, `http.server.duration` in ms, …) and `rpc/dup` the
+/// pre-1.39 RPC names, for users migrating dashboards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SemconvMode {
+    /// Also emit the old HTTP attribute and metric names.
+    pub http_dup: bool,
+    /// Also emit the old RPC attribute and metric names.
+    pub rpc_dup: bool,
+}
+
+impl SemconvMode {
+    /// Only the current names.
+    pub const STABLE: SemconvMode = SemconvMode {
+        http_dup: false,
+        rpc_dup: false,
+    };
+
+    /// Parses a value of `OTEL_SEMCONV_STABILITY_OPT_IN` (comma-separated, e.g. `http/dup,rpc`).
+    ///
+    /// Unknown entries are ignored, as the specification asks (other instrumentations read the
+    /// same variable for their own domains, such as `database/dup`).
+    ///
+    /// ```
+    /// let mode = towerlight::SemconvMode::parse("http/dup, database");
+    /// assert!(mode.http_dup);
+    /// assert!(!mode.rpc_dup);
+    /// ```
+    pub fn parse(value: &str) -> SemconvMode {
+        let mut mode = SemconvMode::STABLE;
+        for entry in value.split(',').map(str::trim) {
+            match entry {
+                "http/dup" => mode.http_dup = true,
+                "rpc/dup" => mode.rpc_dup = true,
+                _ => {}
+            }
+        }
+        mode
+    }
+
+    /// Reads `OTEL_SEMCONV_STABILITY_OPT_IN`.
+    pub fn from_env() -> SemconvMode {
+        std::env::var("OTEL_SEMCONV_STABILITY_OPT_IN")
+            .map(|v| SemconvMode::parse(&v))
+            .unwrap_or_default()
+    }
+}
+
+/// The HTTP methods towerlight reports by name; any other method becomes `_OTHER`.
+///
+/// The default set is the one the HTTP semantic conventions list (RFC 9110 methods, `PATCH` and
+/// `QUERY`), compared case-sensitively. `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` replaces it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KnownMethods(Arc<[Box<str>]>);
+
+impl KnownMethods {
+    /// The semantic conventions' default set.
+    pub const DEFAULT: [&'static str; 10] = [
+        "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE",
+    ];
+
+    /// A custom set (case-sensitive, as the conventions require).
+    pub fn new<I, S>(methods: I) -> KnownMethods
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        KnownMethods(
+            methods
+                .into_iter()
+                .map(|m| m.as_ref().trim().into())
+                .filter(|m: &Box<str>| !m.is_empty())
+                .collect(),
+        )
+    }
+
+    /// Reads `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`; the default set when unset or empty.
+    pub fn from_env() -> KnownMethods {
+        match std::env::var("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS") {
+            Ok(v) if !v.trim().is_empty() => KnownMethods::new(v.split(',')),
+            _ => KnownMethods::default(),
+        }
+    }
+
+    /// Whether `method` is in the set.
+    pub fn contains(&self, method: &str) -> bool {
+        self.0.iter().any(|m| &**m == method)
+    }
+
+    pub(crate) fn is_default(&self) -> bool {
+        self.0.len() == Self::DEFAULT.len()
+            && self.0.iter().zip(Self::DEFAULT).all(|(a, b)| &**a == b)
+    }
+}
+
+impl Default for KnownMethods {
+    fn default() -> Self {
+        KnownMethods::new(Self::DEFAULT)
+    }
+}
+
+impl fmt::Debug for KnownMethods {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+/// Header names whose values are never exported verbatim, even when allow-listed.
+pub const SENSITIVE_HEADERS: [&str; 8] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+    "x-csrf-token",
+    "x-amz-security-token",
+];
+
+/// Query keys whose values the semantic conventions ask to replace with `REDACTED` in `url.query`
+/// and `url.full`.
+pub const SENSITIVE_QUERY_PARAMS: [&str; 7] = [
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+    "X-Goog-Signature",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+];
+
+#[derive(Clone)]
+pub(crate) enum PublicEndpoint {
+    No,
+    Always,
+    When(RequestPredicate),
+}
+
+#[derive(Clone)]
+pub(crate) enum TracerSource {
+    Global,
+    Provider(Arc<dyn Fn(InstrumentationScope) -> BoxedTracer + Send + Sync>),
+}
+
+#[derive(Clone)]
+pub(crate) enum MeterSource {
+    Global,
+    Provider(Arc<dyn Fn(InstrumentationScope) -> Meter + Send + Sync>),
+}
+
+/// The options every towerlight layer shares: one builder vocabulary for HTTP, gRPC, WebSocket and
+/// RPC, server and client.
+///
+/// ```
+/// use towerlight::{Config, HttpServerLayer};
+///
+/// let layer = HttpServerLayer::with_config(
+///     Config::new()
+///         .capture_request_headers(["x-request-id"])
+///         .public_endpoint(true)
+///         .opt_in_metrics(true),
+/// );
+/// # let _ = layer;
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) tracer: TracerSource,
+    pub(crate) meter: MeterSource,
+    pub(crate) propagator: Option<Propagator>,
+    pub(crate) filter: Option<RequestPredicate>,
+    pub(crate) public_endpoint: PublicEndpoint,
+    pub(crate) span_name: Option<SpanNamer>,
+    pub(crate) request_hook: Option<RequestHook>,
+    pub(crate) response_hook: Option<ResponseHook>,
+    pub(crate) request_headers: Vec<HeaderName>,
+    pub(crate) response_headers: Vec<HeaderName>,
+    pub(crate) sensitive_headers: Vec<HeaderName>,
+    pub(crate) sensitive_query: Arc<[Box<str>]>,
+    pub(crate) semconv: SemconvMode,
+    pub(crate) known_methods: KnownMethods,
+    pub(crate) active_requests: bool,
+    pub(crate) body_size_metrics: bool,
+    pub(crate) env_error: Option<ConfigError>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("propagator", &self.propagator)
+            .field("filter", &self.filter.is_some())
+            .field(
+                "public_endpoint",
+                &!matches!(self.public_endpoint, PublicEndpoint::No),
+            )
+            .field("span_name", &self.span_name.is_some())
+            .field("request_headers", &self.request_headers)
+            .field("response_headers", &self.response_headers)
+            .field("semconv", &self.semconv)
+            .field("known_methods", &self.known_methods)
+            .field("active_requests", &self.active_requests)
+            .field("body_size_metrics", &self.body_size_metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The defaults: global tracer and meter providers (looked up when the layer is built), the
+    /// propagator from `OTEL_PROPAGATORS`, semconv mode and known methods from their variables,
+    /// no header capture, only the default-on metrics.
+    ///
+    /// A bad value in those variables does not fail here: the layer logs one warning when it is
+    /// built and falls back to the default. Use [`Config::from_env`] to get the error instead.
+    pub fn new() -> Config {
+        let (propagator, env_error) = match Propagator::from_env() {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(ConfigError::from(e))),
+        };
+        Config {
+            tracer: TracerSource::Global,
+            meter: MeterSource::Global,
+            propagator,
+            filter: None,
+            public_endpoint: PublicEndpoint::No,
+            span_name: None,
+            request_hook: None,
+            response_hook: None,
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+            sensitive_headers: SENSITIVE_HEADERS
+                .iter()
+                .map(|h| HeaderName::from_static(h))
+                .collect(),
+            sensitive_query: SENSITIVE_QUERY_PARAMS.iter().map(|&s| s.into()).collect(),
+            semconv: SemconvMode::from_env(),
+            known_methods: KnownMethods::from_env(),
+            active_requests: false,
+            body_size_metrics: false,
+            env_error,
+        }
+    }
+
+    /// Like [`Config::new`], but a bad value in the `OTEL_*` variables is returned as an error
+    /// naming the variable.
+    ///
+    /// ```
+    /// let config = towerlight::Config::from_env().expect("valid OTEL_* variables");
+    /// # let _ = config;
+    /// ```
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let mut config = Config::new();
+        match config.env_error.take() {
+            Some(e) => Err(e),
+            None => Ok(config),
+        }
+    }
+
+    /// Use this tracer provider instead of the global one.
+    pub fn tracer_provider<P>(mut self, provider: P) -> Config
+    where
+        P: TracerProvider + Send + Sync + 'static,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
+    {
+        self.tracer = TracerSource::Provider(Arc::new(move |scope| {
+            BoxedTracer::new(Box::new(provider.tracer_with_scope(scope)))
+        }));
+        self
+    }
+
+    /// Use this meter provider instead of the global one.
+    pub fn meter_provider<P>(mut self, provider: P) -> Config
+    where
+        P: MeterProvider + Send + Sync + 'static,
+    {
+        self.meter = MeterSource::Provider(Arc::new(move |scope| provider.meter_with_scope(scope)));
+        self
+    }
+
+    /// Use this propagator instead of the one `OTEL_PROPAGATORS` names.
+    pub fn propagator(mut self, propagator: Propagator) -> Config {
+        self.propagator = Some(propagator);
+        if matches!(self.env_error, Some(ConfigError::Propagators(_))) {
+            self.env_error = None;
+        }
+        self
+    }
+
+    /// Instrument only the requests for which `filter` returns `true`.
+    ///
+    /// Filtered-out requests get no span and no metrics, but the inbound context is still
+    /// extracted and made current, so downstream calls keep the trace.
+    pub fn filter<F>(mut self, filter: F) -> Config
+    where
+        F: Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
+    {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Treat every request as coming from an untrusted client: the server span starts a new trace
+    /// and carries a span link to the inbound context instead of using it as parent.
+    pub fn public_endpoint(mut self, public: bool) -> Config {
+        self.public_endpoint = if public {
+            PublicEndpoint::Always
+        } else {
+            PublicEndpoint::No
+        };
+        self
+    }
+
+    /// Decide public-endpoint mode per request (for example, on a header set by your edge proxy).
+    pub fn public_endpoint_fn<F>(mut self, is_public: F) -> Config
+    where
+        F: Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
+    {
+        self.public_endpoint = PublicEndpoint::When(Arc::new(is_public));
+        self
+    }
+
+    /// Format span names yourself. Keep names low-cardinality: never put raw paths or ids in them.
+    pub fn span_name<F>(mut self, name: F) -> Config
+    where
+        F: Fn(&SpanNameInput<'_>) -> String + Send + Sync + 'static,
+    {
+        self.span_name = Some(Arc::new(name));
+        self
+    }
+
+    /// Add attributes derived from the request head. They go on the span **and** on every metric
+    /// point of the request, so keep them low-cardinality.
+    pub fn request_attributes<F>(mut self, hook: F) -> Config
+    where
+        F: Fn(&http::request::Parts, &mut Vec<KeyValue>) + Send + Sync + 'static,
+    {
+        self.request_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Add attributes derived from the response head, on the span and on the metric points.
+    pub fn response_attributes<F>(mut self, hook: F) -> Config
+    where
+        F: Fn(&http::response::Parts, &mut Vec<KeyValue>) + Send + Sync + 'static,
+    {
+        self.response_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Record these request headers as `http.request.header.<name>` (string arrays).
+    ///
+    /// Values of sensitive headers (see [`SENSITIVE_HEADERS`]) are exported as `REDACTED`.
+    /// Invalid header names are ignored.
+    pub fn capture_request_headers<I, S>(mut self, names: I) -> Config
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.request_headers = header_names(names);
+        self
+    }
+
+    /// Record these response headers as `http.response.header.<name>` (string arrays).
+    pub fn capture_response_headers<I, S>(mut self, names: I) -> Config
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.response_headers = header_names(names);
+        self
+    }
+
+    /// Add header names whose values must never be exported verbatim (on top of
+    /// [`SENSITIVE_HEADERS`]).
+    pub fn sensitive_headers<I, S>(mut self, names: I) -> Config
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.sensitive_headers.extend(header_names(names));
+        self
+    }
+
+    /// Replace the list of query keys whose values are exported as `REDACTED` (default:
+    /// [`SENSITIVE_QUERY_PARAMS`]). Keys are matched exactly.
+    pub fn sensitive_query_params<I, S>(mut self, keys: I) -> Config
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.sensitive_query = keys.into_iter().map(|k| k.as_ref().into()).collect();
+        self
+    }
+
+    /// Override `OTEL_SEMCONV_STABILITY_OPT_IN`.
+    pub fn semconv(mut self, mode: SemconvMode) -> Config {
+        self.semconv = mode;
+        self
+    }
+
+    /// Override `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`.
+    pub fn known_methods(mut self, methods: KnownMethods) -> Config {
+        self.known_methods = methods;
+        self
+    }
+
+    /// Turn on every opt-in metric at once: active requests and request/response body sizes.
+    pub fn opt_in_metrics(self, on: bool) -> Config {
+        self.active_requests(on).body_size_metrics(on)
+    }
+
+    /// Emit `http.server.active_requests` / `http.client.active_requests` (opt-in in semconv).
+    pub fn active_requests(mut self, on: bool) -> Config {
+        self.active_requests = on;
+        self
+    }
+
+    /// Emit the request and response body-size histograms (bytes actually transferred).
+    pub fn body_size_metrics(mut self, on: bool) -> Config {
+        self.body_size_metrics = on;
+        self
+    }
+
+    pub(crate) fn scope() -> InstrumentationScope {
+        InstrumentationScope::builder("towerlight")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
+            .build()
+    }
+
+    pub(crate) fn build_tracer(&self) -> BoxedTracer {
+        match &self.tracer {
+            TracerSource::Global => opentelemetry::global::tracer_with_scope(Self::scope()),
+            TracerSource::Provider(f) => f(Self::scope()),
+        }
+    }
+
+    pub(crate) fn build_meter(&self) -> Meter {
+        match &self.meter {
+            MeterSource::Global => opentelemetry::global::meter_with_scope(Self::scope()),
+            MeterSource::Provider(f) => f(Self::scope()),
+        }
+    }
+
+    /// The propagator the layer uses, warning once (at build time) about a bad `OTEL_PROPAGATORS`.
+    pub(crate) fn resolve_propagator(&self) -> Propagator {
+        if let Some(err) = &self.env_error {
+            tracing::warn!(target: "towerlight", "{err}; falling back to tracecontext,baggage");
+        }
+        self.propagator.clone().unwrap_or_else(Propagator::w3c)
+    }
+
+    pub(crate) fn is_public(&self, parts: &http::request::Parts) -> bool {
+        match &self.public_endpoint {
+            PublicEndpoint::No => false,
+            PublicEndpoint::Always => true,
+            PublicEndpoint::When(f) => f(parts),
+        }
+    }
+
+    pub(crate) fn is_sensitive_header(&self, name: &HeaderName) -> bool {
+        self.sensitive_headers.iter().any(|h| h == name)
+    }
+
+    pub(crate) fn default_span_name<'a>(
+        &self,
+        parts: &http::request::Parts,
+        route: Option<&str>,
+        default_name: Cow<'a, str>,
+    ) -> Cow<'a, str> {
+        match &self.span_name {
+            None => default_name,
+            Some(f) => Cow::Owned(f(&SpanNameInput {
+                request: parts,
+                route,
+                default_name: &default_name,
+            })),
+        }
+    }
+}
+
+fn header_names<I, S>(names: I) -> Vec<HeaderName>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    names
+        .into_iter()
+        .filter_map(|n| {
+            HeaderName::from_bytes(n.as_ref().trim().to_ascii_lowercase().as_bytes()).ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semconv_mode_parses_dup_entries() {
+        assert_eq!(SemconvMode::parse(""), SemconvMode::STABLE);
+        let m = SemconvMode::parse(" http/dup ,rpc/dup");
+        assert!(m.http_dup && m.rpc_dup);
+        let m = SemconvMode::parse("http,rpc");
+        assert!(!m.http_dup && !m.rpc_dup);
+    }
+
+    #[test]
+    fn known_methods_are_case_sensitive() {
+        let k = KnownMethods::default();
+        assert!(k.contains("GET") && k.contains("QUERY") && k.contains("PATCH"));
+        assert!(!k.contains("get"));
+        assert!(k.is_default());
+        let k = KnownMethods::new("GET, PURGE".split(','));
+        assert!(k.contains("PURGE") && !k.contains("POST"));
+        assert!(!k.is_default());
+    }
+
+    #[test]
+    fn header_names_are_normalised_and_invalid_ones_dropped() {
+        let names = header_names(["X-Request-Id", "bad header", " accept "]);
+        assert_eq!(names, vec!["x-request-id", "accept"]);
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP: the server instrument and layer, the body rules, and the method/URL/header rules.
+
+mod address;
+mod headers;
+mod method;
+pub mod metrics;
+pub mod server;
+mod url;
+
+pub use server::{HttpServerLayer, HttpServerService, PeerAddr, RouteSlot};

@@ -1,0 +1,610 @@
+//! The HTTP server instrument: the one place the HTTP server conventions live.
+//!
+//! `start(request head) → on_response(response head) → on_data/on_trailers → end*`, and `Drop` of
+//! an unfinished call = cancelled. The Tower service, the body wrapper and the Actix middleware are
+//! thin shells that call these methods.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use http::{HeaderMap, Version};
+use opentelemetry::baggage::{Baggage, BaggageExt};
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue, StringValue};
+use opentelemetry_semantic_conventions::attribute as attr;
+
+use crate::body::{ByteCounter, CallObserver};
+use crate::config::Config;
+use crate::http::address;
+use crate::http::headers::HeaderCapture;
+use crate::http::method::MethodAttr;
+use crate::http::metrics::{HttpMetrics, Side};
+use crate::http::url::redact_query;
+use crate::propagation::Propagator;
+
+/// `error.type` when the client went away before the response was complete.
+pub const CANCELLED: &str = "cancelled";
+/// `error.type` when the handler panicked.
+pub const PANIC: &str = "panic";
+
+/// What the framework knows about a request beyond its head.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RequestInfo {
+    /// The matched route template (`/users/{id}`), when the router knows it at this point.
+    pub route: Option<Arc<str>>,
+    /// Where a router further in will write the route once it has matched (see [`RouteSlot`]).
+    pub route_slot: Option<RouteSlot>,
+    /// The connection's peer address.
+    pub peer: Option<SocketAddr>,
+    /// Counts the request body bytes the handler reads (body-size metrics only).
+    pub request_bytes: Option<ByteCounter>,
+}
+
+impl RequestInfo {
+    /// Info with a known route and peer.
+    pub fn new(route: Option<Arc<str>>, peer: Option<SocketAddr>) -> RequestInfo {
+        RequestInfo {
+            route,
+            peer,
+            ..RequestInfo::default()
+        }
+    }
+}
+
+/// A place for a router to record the route it matched, for a layer that sits *outside* the
+/// router and so cannot see the route when the request arrives.
+///
+/// The server layer puts one in the request extensions when the route is not known at start;
+/// routers (or the framework adapters' route recorders) call [`RouteSlot::set`]. The span name and
+/// `http.route` are then fixed up when the call ends.
+#[derive(Debug, Clone, Default)]
+pub struct RouteSlot(Arc<OnceLock<Arc<str>>>);
+
+impl RouteSlot {
+    /// Records the matched route template. Only the first call counts.
+    pub fn set(&self, route: &str) {
+        let _ = self.0.set(Arc::from(route));
+    }
+
+    /// The recorded route, if any.
+    pub fn get(&self) -> Option<&Arc<str>> {
+        self.0.get()
+    }
+}
+
+/// Per-layer state of the HTTP server instrument: configuration, tracer, propagator and metric
+/// instruments, resolved once when the layer is built.
+pub struct HttpServerInstrument {
+    config: Config,
+    tracer: BoxedTracer,
+    propagator: Propagator,
+    metrics: HttpMetrics,
+    request_headers: HeaderCapture,
+    response_headers: HeaderCapture,
+}
+
+impl std::fmt::Debug for HttpServerInstrument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServerInstrument")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpServerInstrument {
+    /// Resolves `config`: looks up the tracer, the meter's instruments and the propagator.
+    pub fn new(config: &Config) -> HttpServerInstrument {
+        let meter = config.build_meter();
+        HttpServerInstrument {
+            tracer: config.build_tracer(),
+            propagator: config.resolve_propagator(),
+            metrics: HttpMetrics::new(&meter, config, Side::Server),
+            request_headers: HeaderCapture::new(
+                attr::HTTP_REQUEST_HEADER,
+                &config.request_headers,
+                |n| config.is_sensitive_header(n),
+            ),
+            response_headers: HeaderCapture::new(
+                attr::HTTP_RESPONSE_HEADER,
+                &config.response_headers,
+                |n| config.is_sensitive_header(n),
+            ),
+            config: config.clone(),
+        }
+    }
+
+    /// The configuration this instrument was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether body-size metrics are on (so callers know to count request bytes).
+    pub fn counts_body_sizes(&self) -> bool {
+        self.metrics.request_size.is_some()
+    }
+
+    /// Starts a call: extracts the inbound context, starts the SERVER span (unless filtered out)
+    /// and counts the request as active.
+    pub fn start(
+        self: &Arc<Self>,
+        parts: &http::request::Parts,
+        info: RequestInfo,
+    ) -> HttpServerCall {
+        let inbound = self
+            .propagator
+            .extract_with_context(&Context::current(), &parts.headers);
+        if let Some(filter) = &self.config.filter {
+            if !filter(parts) {
+                return HttpServerCall::passthrough(self.clone(), inbound);
+            }
+        }
+        let config = &self.config;
+        let method = MethodAttr::new(&parts.method, &config.known_methods);
+        let scheme = address::scheme(parts);
+        let route = info.route;
+        let default_name: Cow<'_, str> = match (&route, method.is_other()) {
+            (Some(r), false) => Cow::Owned(format!("{} {r}", method.as_str())),
+            (Some(r), true) => Cow::Owned(format!("HTTP {r}")),
+            (None, false) => Cow::Owned(method.as_str().to_owned()),
+            (None, true) => Cow::Borrowed("HTTP"),
+        };
+        let name = config.default_span_name(parts, route.as_deref(), default_name);
+
+        // Attributes a sampler may want go in at creation; the rest only if the span records.
+        let mut attributes = Vec::with_capacity(16);
+        attributes.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD,
+            method.value.clone(),
+        ));
+        attributes.push(KeyValue::new(attr::URL_SCHEME, scheme));
+        attributes.push(KeyValue::new(attr::URL_PATH, parts.uri.path().to_owned()));
+        if let Some(r) = &route {
+            attributes.push(KeyValue::new(
+                attr::HTTP_ROUTE,
+                StringValue::from(r.clone()),
+            ));
+        }
+        let server = address::server_address(parts);
+        if let Some((host, port)) = server {
+            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, host.to_owned()));
+            if let Some(port) = port {
+                attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+            }
+        }
+
+        let public = config.is_public(parts);
+        let (parent, links) = if public {
+            let remote = inbound.span().span_context().clone();
+            let baggage: Baggage = inbound
+                .baggage()
+                .iter()
+                .map(|(k, (v, m))| (k.clone(), (v.clone(), m.clone())))
+                .collect();
+            let root = Context::new().with_baggage(baggage);
+            let links = remote.is_valid().then(|| vec![Link::with_context(remote)]);
+            (root, links)
+        } else {
+            (inbound, None)
+        };
+
+        let mut builder = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes);
+        builder.links = links;
+        let mut span = self.tracer.build_with_context(builder, &parent);
+        let recording = opentelemetry::trace::Span::is_recording(&span);
+
+        let mut extra = Vec::new();
+        if let Some(hook) = &config.request_hook {
+            hook(parts, &mut extra);
+        }
+        if recording {
+            let mut more = Vec::with_capacity(12 + extra.len());
+            self.request_attributes(parts, &method, scheme, server, info.peer, &mut more);
+            more.extend(extra.iter().cloned());
+            opentelemetry::trace::Span::set_attributes(&mut span, more);
+        }
+        let cx = parent.with_span(span);
+
+        if let Some(active) = &self.metrics.active {
+            active.add(
+                1,
+                &[
+                    KeyValue::new(attr::HTTP_REQUEST_METHOD, method.value.clone()),
+                    KeyValue::new(attr::URL_SCHEME, scheme),
+                ],
+            );
+        }
+        let request_bytes = match (&self.metrics.request_size, info.request_bytes) {
+            (None, _) => RequestBytes::Off,
+            (Some(_), Some(counter)) => RequestBytes::Counted(counter),
+            (Some(_), None) => RequestBytes::ContentLength(content_length(&parts.headers)),
+        };
+        HttpServerCall {
+            inst: self.clone(),
+            cx,
+            state: Some(Box::new(CallState {
+                start: Instant::now(),
+                method,
+                scheme,
+                version: protocol_version(parts.version),
+                route,
+                route_slot: info.route_slot,
+                status: None,
+                extra,
+                request_bytes,
+                response_bytes: 0,
+                recording,
+            })),
+        }
+    }
+
+    /// The span attributes that only matter when the span records.
+    fn request_attributes(
+        &self,
+        parts: &http::request::Parts,
+        method: &MethodAttr,
+        scheme: &'static str,
+        server: Option<(&str, Option<u16>)>,
+        peer: Option<SocketAddr>,
+        out: &mut Vec<KeyValue>,
+    ) {
+        if let Some(original) = &method.original {
+            out.push(KeyValue::new(
+                attr::HTTP_REQUEST_METHOD_ORIGINAL,
+                original.clone(),
+            ));
+        }
+        if let Some(q) = parts.uri.query() {
+            let q = redact_query(q, &self.config.sensitive_query);
+            out.push(KeyValue::new(attr::URL_QUERY, q.into_owned()));
+        }
+        let version = protocol_version(parts.version);
+        out.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+        let client = address::client_address(parts);
+        match (client, peer) {
+            (Some(c), _) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, c.to_owned())),
+            (None, Some(p)) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, p.ip().to_string())),
+            (None, None) => {}
+        }
+        if let Some(p) = peer {
+            out.push(KeyValue::new(
+                attr::NETWORK_PEER_ADDRESS,
+                p.ip().to_string(),
+            ));
+            out.push(KeyValue::new(attr::NETWORK_PEER_PORT, i64::from(p.port())));
+        }
+        if let Some(ua) = parts.headers.get(http::header::USER_AGENT) {
+            out.push(KeyValue::new(
+                attr::USER_AGENT_ORIGINAL,
+                String::from_utf8_lossy(ua.as_bytes()).into_owned(),
+            ));
+        }
+        if !self.request_headers.is_empty() {
+            self.request_headers.capture(&parts.headers, out);
+        }
+        if self.config.semconv.http_dup {
+            #[allow(deprecated)]
+            {
+                out.push(KeyValue::new(
+                    attr::HTTP_METHOD,
+                    parts.method.as_str().to_owned(),
+                ));
+                out.push(KeyValue::new(attr::HTTP_SCHEME, scheme));
+                let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+                let target = match target.split_once('?') {
+                    Some((path, q)) => {
+                        format!("{path}?{}", redact_query(q, &self.config.sensitive_query))
+                    }
+                    None => target.to_owned(),
+                };
+                out.push(KeyValue::new(attr::HTTP_TARGET, target));
+                out.push(KeyValue::new(attr::HTTP_FLAVOR, version));
+                if let Some((host, port)) = server {
+                    out.push(KeyValue::new(attr::NET_HOST_NAME, host.to_owned()));
+                    if let Some(port) = port {
+                        out.push(KeyValue::new(attr::NET_HOST_PORT, i64::from(port)));
+                    }
+                }
+                if let Some(ua) = parts.headers.get(http::header::USER_AGENT) {
+                    out.push(KeyValue::new(
+                        attr::HTTP_USER_AGENT,
+                        String::from_utf8_lossy(ua.as_bytes()).into_owned(),
+                    ));
+                }
+                if let Some(c) = client {
+                    out.push(KeyValue::new(attr::HTTP_CLIENT_IP, c.to_owned()));
+                }
+                if let Some(p) = peer {
+                    out.push(KeyValue::new(attr::NET_SOCK_PEER_ADDR, p.ip().to_string()));
+                    out.push(KeyValue::new(attr::NET_SOCK_PEER_PORT, i64::from(p.port())));
+                }
+            }
+        }
+    }
+}
+
+enum RequestBytes {
+    Off,
+    Counted(ByteCounter),
+    ContentLength(Option<u64>),
+}
+
+struct CallState {
+    start: Instant,
+    method: MethodAttr,
+    scheme: &'static str,
+    version: &'static str,
+    route: Option<Arc<str>>,
+    route_slot: Option<RouteSlot>,
+    status: Option<u16>,
+    extra: Vec<KeyValue>,
+    request_bytes: RequestBytes,
+    response_bytes: u64,
+    recording: bool,
+}
+
+enum Outcome {
+    Done,
+    Error(Cow<'static, str>),
+}
+
+/// One HTTP server request in flight: owns its span, its metric attributes and its timing.
+///
+/// Finish it with [`HttpServerCall::end`], [`end_with_error`](HttpServerCall::end_with_error) or
+/// [`end_with_panic`](HttpServerCall::end_with_panic); dropping it unfinished records the request
+/// as cancelled (`error.type = "cancelled"`), so nothing is ever left in flight.
+pub struct HttpServerCall {
+    inst: Arc<HttpServerInstrument>,
+    cx: Context,
+    /// `None` once finished, or for a filtered-out request (propagation only).
+    state: Option<Box<CallState>>,
+}
+
+impl std::fmt::Debug for HttpServerCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServerCall")
+            .field("span_context", self.cx.span().span_context())
+            .field("finished", &self.state.is_none())
+            .finish()
+    }
+}
+
+impl HttpServerCall {
+    fn passthrough(inst: Arc<HttpServerInstrument>, cx: Context) -> HttpServerCall {
+        HttpServerCall {
+            inst,
+            cx,
+            state: None,
+        }
+    }
+
+    /// The request's context: the server span (or, for a filtered-out request, the inbound
+    /// context). Make it current while user code runs.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Records the response head: status code, allow-listed headers, the response hook.
+    pub fn on_response(&mut self, response: &http::response::Parts) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        let code = response.status.as_u16();
+        state.status = Some(code);
+        let mut hooked = Vec::new();
+        if let Some(hook) = &self.inst.config.response_hook {
+            hook(response, &mut hooked);
+        }
+        if state.recording {
+            let span = self.cx.span();
+            span.set_attribute(KeyValue::new(
+                attr::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(code),
+            ));
+            if self.inst.config.semconv.http_dup {
+                #[allow(deprecated)]
+                span.set_attribute(KeyValue::new(attr::HTTP_STATUS_CODE, i64::from(code)));
+            }
+            if !self.inst.response_headers.is_empty() {
+                let mut captured = Vec::new();
+                self.inst
+                    .response_headers
+                    .capture(&response.headers, &mut captured);
+                span.set_attributes(captured);
+            }
+            span.set_attributes(hooked.iter().cloned());
+        }
+        state.extra.extend(hooked);
+    }
+
+    /// Response body bytes went out.
+    pub fn on_data(&mut self, len: u64) {
+        if let Some(state) = self.state.as_mut() {
+            state.response_bytes += len;
+        }
+    }
+
+    /// The call finished normally (the response body ended).
+    pub fn end(mut self) {
+        self.finish(Outcome::Done);
+    }
+
+    /// The call failed with a bounded `error_type` (inner service error, body error).
+    pub fn end_with_error(mut self, error_type: impl Into<Cow<'static, str>>) {
+        self.finish(Outcome::Error(error_type.into()));
+    }
+
+    /// The handler panicked.
+    pub fn end_with_panic(mut self) {
+        self.finish(Outcome::Error(Cow::Borrowed(PANIC)));
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let elapsed = state.start.elapsed().as_secs_f64();
+        let status = state.status;
+        let error_type: Option<Cow<'static, str>> = match outcome {
+            Outcome::Error(e) => Some(e),
+            Outcome::Done => match status {
+                Some(code) if code >= 500 => Some(Cow::Owned(code.to_string())),
+                _ => None,
+            },
+        };
+        let late_route = match (&state.route, &state.route_slot) {
+            (None, Some(slot)) => slot.get().cloned(),
+            _ => None,
+        };
+        let route = state.route.clone().or_else(|| late_route.clone());
+
+        let span = self.cx.span();
+        if state.recording {
+            if let Some(r) = &late_route {
+                let name = if state.method.is_other() {
+                    format!("HTTP {r}")
+                } else {
+                    format!("{} {r}", state.method.as_str())
+                };
+                // A custom formatter decided the name at start; keep it.
+                if self.inst.config.span_name.is_none() {
+                    span.update_name(name);
+                }
+                span.set_attribute(KeyValue::new(
+                    attr::HTTP_ROUTE,
+                    StringValue::from(r.clone()),
+                ));
+            }
+            if let Some(e) = &error_type {
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, e.clone()));
+                span.set_status(Status::error(""));
+            }
+        }
+        span.end();
+
+        let metrics = &self.inst.metrics;
+        let mut attrs = Vec::with_capacity(7 + state.extra.len());
+        attrs.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD,
+            state.method.value.clone(),
+        ));
+        attrs.push(KeyValue::new(attr::URL_SCHEME, state.scheme));
+        if let Some(code) = status {
+            attrs.push(KeyValue::new(
+                attr::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(code),
+            ));
+        }
+        if let Some(r) = &route {
+            attrs.push(KeyValue::new(
+                attr::HTTP_ROUTE,
+                StringValue::from(r.clone()),
+            ));
+        }
+        attrs.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, state.version));
+        if let Some(e) = &error_type {
+            attrs.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
+        }
+        attrs.extend(state.extra.iter().cloned());
+        metrics.duration.record(elapsed, &attrs);
+        if let Some(h) = &metrics.request_size {
+            let n = match &state.request_bytes {
+                RequestBytes::Counted(c) => Some(c.get()),
+                RequestBytes::ContentLength(n) => *n,
+                RequestBytes::Off => None,
+            };
+            if let Some(n) = n {
+                h.record(n, &attrs);
+            }
+        }
+        if let Some(h) = &metrics.response_size {
+            h.record(state.response_bytes, &attrs);
+        }
+        if let Some(active) = &metrics.active {
+            active.add(
+                -1,
+                &[
+                    KeyValue::new(attr::HTTP_REQUEST_METHOD, state.method.value.clone()),
+                    KeyValue::new(attr::URL_SCHEME, state.scheme),
+                ],
+            );
+        }
+        if let Some(old) = &metrics.old_duration {
+            #[allow(deprecated)]
+            let mut old_attrs = vec![
+                KeyValue::new(attr::HTTP_METHOD, state.method.value.clone()),
+                KeyValue::new(attr::HTTP_SCHEME, state.scheme),
+                KeyValue::new(attr::HTTP_FLAVOR, state.version),
+            ];
+            #[allow(deprecated)]
+            if let Some(code) = status {
+                old_attrs.push(KeyValue::new(attr::HTTP_STATUS_CODE, i64::from(code)));
+            }
+            if let Some(r) = &route {
+                old_attrs.push(KeyValue::new(
+                    attr::HTTP_ROUTE,
+                    StringValue::from(r.clone()),
+                ));
+            }
+            old.record(elapsed * 1000.0, &old_attrs);
+        }
+    }
+}
+
+impl Drop for HttpServerCall {
+    fn drop(&mut self) {
+        if self.state.is_some() {
+            let outcome = if std::thread::panicking() {
+                PANIC
+            } else {
+                CANCELLED
+            };
+            self.finish(Outcome::Error(Cow::Borrowed(outcome)));
+        }
+    }
+}
+
+impl CallObserver for HttpServerCall {
+    fn context(&self) -> &Context {
+        &self.cx
+    }
+    fn on_data(&mut self, len: u64) {
+        HttpServerCall::on_data(self, len);
+    }
+    fn on_trailers(&mut self, _trailers: &HeaderMap) {}
+    fn end(self) {
+        HttpServerCall::end(self);
+    }
+    fn end_with_error(self, error_type: Cow<'static, str>) {
+        HttpServerCall::end_with_error(self, error_type);
+    }
+    fn end_with_panic(self) {
+        HttpServerCall::end_with_panic(self);
+    }
+}
+
+/// `network.protocol.version` for an HTTP version.
+pub(crate) fn protocol_version(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}

@@ -1,0 +1,150 @@
+//! Adapters between [`http::HeaderMap`] and the OpenTelemetry carrier traits.
+
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
+use opentelemetry::propagation::{Extractor, Injector};
+
+/// Reads propagation fields from an [`http::HeaderMap`].
+///
+/// Header names are matched case-insensitively. A value that is not valid
+/// UTF-8 (raw bytes that cannot be viewed as `&str`) is treated as absent;
+/// header values never contain control characters other than tab.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    /// Returns the first value of `key` that is valid UTF-8.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get_all(key).iter().find_map(as_str)
+    }
+
+    /// Returns every header name present in the map (lowercase).
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+
+    /// Returns all values of a repeated header, in order, skipping values that
+    /// are not valid UTF-8. `None` when no usable value is present.
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let mut values = self.0.get_all(key).iter().filter_map(as_str);
+        let first = values.next()?;
+        let mut all = Vec::with_capacity(1);
+        all.push(first);
+        all.extend(values);
+        Some(all)
+    }
+}
+
+fn as_str(value: &HeaderValue) -> Option<&str> {
+    std::str::from_utf8(value.as_bytes()).ok()
+}
+
+/// Writes propagation fields into an [`http::HeaderMap`].
+///
+/// [`Injector::set`] replaces every existing value of the header. A name or
+/// value that is not a valid HTTP header is silently skipped.
+#[derive(Debug)]
+pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        let Ok(name) = HeaderName::from_bytes(key.as_bytes()) else {
+            return;
+        };
+        let Ok(value) = HeaderValue::try_from(value) else {
+            return;
+        };
+        self.0.insert(name, value);
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_is_case_insensitive() {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static("abc"));
+        let ex = HeaderExtractor(&headers);
+        assert_eq!(ex.get("TraceParent"), Some("abc"));
+        assert_eq!(ex.get("missing"), None);
+    }
+
+    #[test]
+    fn invalid_lookup_name_is_absent() {
+        let headers = HeaderMap::new();
+        let ex = HeaderExtractor(&headers);
+        assert_eq!(ex.get("bad header name"), None);
+        assert_eq!(ex.get_all("bad\nname"), None);
+        assert_eq!(ex.get(""), None);
+    }
+
+    #[test]
+    fn get_all_keeps_order_and_skips_opaque_values() {
+        let mut headers = HeaderMap::new();
+        headers.append("tracestate", HeaderValue::from_static("a=1"));
+        headers.append("tracestate", HeaderValue::from_bytes(b"b=\xff").unwrap());
+        headers.append("tracestate", HeaderValue::from_static("c=3"));
+        let ex = HeaderExtractor(&headers);
+        assert_eq!(ex.get_all("tracestate"), Some(vec!["a=1", "c=3"]));
+        assert_eq!(ex.get_all("absent"), None);
+    }
+
+    #[test]
+    fn get_skips_opaque_first_value() {
+        let mut headers = HeaderMap::new();
+        headers.append("x", HeaderValue::from_bytes(b"\xfe").unwrap());
+        headers.append("x", HeaderValue::from_static("ok"));
+        assert_eq!(HeaderExtractor(&headers).get("x"), Some("ok"));
+
+        let mut only_opaque = HeaderMap::new();
+        only_opaque.append("x", HeaderValue::from_bytes(b"\xfe").unwrap());
+        assert_eq!(HeaderExtractor(&only_opaque).get("x"), None);
+        assert_eq!(HeaderExtractor(&only_opaque).get_all("x"), None);
+    }
+
+    #[test]
+    fn utf8_values_are_readable() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x", HeaderValue::from_bytes("é\tx".as_bytes()).unwrap());
+        assert_eq!(HeaderExtractor(&headers).get("x"), Some("é\tx"));
+    }
+
+    #[test]
+    fn keys_lists_header_names() {
+        let mut headers = HeaderMap::new();
+        headers.insert("a", HeaderValue::from_static("1"));
+        headers.append("b", HeaderValue::from_static("2"));
+        headers.append("b", HeaderValue::from_static("3"));
+        let extractor = HeaderExtractor(&headers);
+        let mut keys = extractor.keys();
+        keys.sort_unstable();
+        assert_eq!(keys, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn set_replaces_all_values() {
+        let mut headers = HeaderMap::new();
+        headers.append("baggage", HeaderValue::from_static("a=1"));
+        headers.append("baggage", HeaderValue::from_static("b=2"));
+        HeaderInjector(&mut headers).set("Baggage", "c=3".to_string());
+        let all: Vec<_> = headers.get_all("baggage").iter().collect();
+        assert_eq!(all, vec!["c=3"]);
+    }
+
+    #[test]
+    fn set_skips_invalid_name_or_value() {
+        let mut headers = HeaderMap::new();
+        let mut inj = HeaderInjector(&mut headers);
+        inj.set("bad name", "v".to_string());
+        inj.set("good", "line\nbreak".to_string());
+        inj.set("", "v".to_string());
+        inj.reserve(4);
+        assert!(headers.is_empty());
+    }
+}

@@ -1,0 +1,487 @@
+//! [`Propagator`]: a propagator resolved once (from `OTEL_PROPAGATORS` or in
+//! code) and shared cheaply by every request.
+
+use super::baggage::W3cBaggage;
+use super::carrier::{HeaderExtractor, HeaderInjector};
+use super::error::{PropagationError, OTEL_PROPAGATORS};
+use super::jaeger::JaegerPropagator;
+use super::w3c::W3cTraceContext;
+use opentelemetry::propagation::text_map_propagator::FieldIter;
+use opentelemetry::propagation::{
+    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
+};
+use opentelemetry::Context;
+use std::sync::Arc;
+
+type DynPropagator = dyn TextMapPropagator + Send + Sync;
+
+/// A resolved text-map propagator, cheap to clone (one `Arc`).
+///
+/// Build it once — [`Propagator::from_env`], [`Propagator::w3c`],
+/// [`Propagator::new`] — and hand clones to layers: extraction and injection
+/// then need no global state and take no lock.
+///
+/// When several propagators are combined, extraction runs each in order over
+/// the context produced by the previous one (a later propagator's span
+/// context wins), and injection runs each in order.
+#[derive(Clone, Debug)]
+pub struct Propagator {
+    inner: Arc<DynPropagator>,
+}
+
+/// Propagates nothing; extraction returns the given context unchanged.
+///
+/// (`opentelemetry`'s `NoopTextMapPropagator` returns `Context::current()`
+/// instead of the given context.)
+#[derive(Debug)]
+struct NoPropagation;
+
+const NO_FIELDS: [String; 0] = [];
+
+impl TextMapPropagator for NoPropagation {
+    fn inject_context(&self, _cx: &Context, _injector: &mut dyn Injector) {}
+
+    fn extract_with_context(&self, cx: &Context, _extractor: &dyn Extractor) -> Context {
+        cx.clone()
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(&NO_FIELDS)
+    }
+}
+
+/// The propagators `OTEL_PROPAGATORS` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Name {
+    TraceContext,
+    Baggage,
+    B3,
+    B3Multi,
+    Jaeger,
+    Xray,
+    None,
+}
+
+impl Name {
+    fn parse(name: &str) -> Option<Self> {
+        const NAMES: [(&str, Name); 7] = [
+            ("tracecontext", Name::TraceContext),
+            ("baggage", Name::Baggage),
+            ("b3", Name::B3),
+            ("b3multi", Name::B3Multi),
+            ("jaeger", Name::Jaeger),
+            ("xray", Name::Xray),
+            ("none", Name::None),
+        ];
+        NAMES
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name))
+            .map(|&(_, parsed)| parsed)
+    }
+
+    fn build(self, written: &str) -> Result<Box<DynPropagator>, PropagationError> {
+        Ok(match self {
+            Name::TraceContext => Box::new(W3cTraceContext::new()),
+            Name::Baggage => Box::new(W3cBaggage::new()),
+            Name::Jaeger => Box::new(JaegerPropagator::new()),
+            Name::B3 | Name::B3Multi => b3(self == Name::B3Multi, written)?,
+            Name::Xray => xray(written)?,
+            Name::None => Box::new(NoPropagation),
+        })
+    }
+}
+
+// opentelemetry-zipkin 0.33 marks the whole crate deprecated (its exporter is
+// superseded by OTLP); its B3 propagator is still the maintained one.
+#[cfg(feature = "b3")]
+#[allow(deprecated)]
+fn b3(multi: bool, _written: &str) -> Result<Box<DynPropagator>, PropagationError> {
+    use opentelemetry_zipkin::{B3Encoding, Propagator as B3};
+    let encoding = if multi {
+        B3Encoding::MultipleHeader
+    } else {
+        B3Encoding::SingleHeader
+    };
+    Ok(Box::new(B3::with_encoding(encoding)))
+}
+
+#[cfg(not(feature = "b3"))]
+fn b3(_multi: bool, written: &str) -> Result<Box<DynPropagator>, PropagationError> {
+    Err(PropagationError::FeatureDisabled {
+        name: written.to_owned(),
+        feature: "b3",
+    })
+}
+
+#[cfg(feature = "xray")]
+fn xray(_written: &str) -> Result<Box<DynPropagator>, PropagationError> {
+    Ok(Box::new(opentelemetry_aws::trace::XrayPropagator::new()))
+}
+
+#[cfg(not(feature = "xray"))]
+fn xray(written: &str) -> Result<Box<DynPropagator>, PropagationError> {
+    Err(PropagationError::FeatureDisabled {
+        name: written.to_owned(),
+        feature: "xray",
+    })
+}
+
+impl Propagator {
+    /// Wraps any propagator.
+    pub fn new(propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+        Self {
+            inner: Arc::new(propagator),
+        }
+    }
+
+    /// W3C Trace Context followed by W3C Baggage: the default when
+    /// `OTEL_PROPAGATORS` is unset or empty.
+    pub fn w3c() -> Self {
+        Self::new(TextMapCompositePropagator::new(vec![
+            Box::new(W3cTraceContext::new()),
+            Box::new(W3cBaggage::new()),
+        ]))
+    }
+
+    /// A propagator that neither extracts nor injects anything.
+    pub fn none() -> Self {
+        Self::new(NoPropagation)
+    }
+
+    /// Resolves the `OTEL_PROPAGATORS` environment variable (see
+    /// [`Propagator::from_names`]); unset means the default,
+    /// `tracecontext,baggage`.
+    pub fn from_env() -> Result<Self, PropagationError> {
+        match std::env::var(OTEL_PROPAGATORS) {
+            Ok(names) => Self::from_names(&names),
+            Err(std::env::VarError::NotPresent) => Ok(Self::w3c()),
+            Err(std::env::VarError::NotUnicode(_)) => Err(PropagationError::NotUnicode {
+                variable: OTEL_PROPAGATORS,
+            }),
+        }
+    }
+
+    /// Resolves a comma-separated list of propagator names, as in
+    /// `OTEL_PROPAGATORS`.
+    ///
+    /// Names are trimmed and case-insensitive; duplicates and empty entries
+    /// are ignored; an empty list means `tracecontext,baggage`. Known names:
+    /// `tracecontext`, `baggage`, `jaeger`, `b3` (single header) and
+    /// `b3multi` (needs the `b3` feature), `xray` (needs the `xray` feature),
+    /// and `none`, which must stand alone.
+    pub fn from_names(names: &str) -> Result<Self, PropagationError> {
+        let mut resolved: Vec<(Name, &str)> = Vec::new();
+        for written in names.split(',').map(str::trim) {
+            if written.is_empty() {
+                continue;
+            }
+            let name = Name::parse(written).ok_or_else(|| PropagationError::Unknown {
+                name: written.to_owned(),
+                value: names.to_owned(),
+            })?;
+            if !resolved.iter().any(|(seen, _)| *seen == name) {
+                resolved.push((name, written));
+            }
+        }
+        if resolved.iter().any(|(name, _)| *name == Name::None) && resolved.len() > 1 {
+            return Err(PropagationError::NoneWithOthers {
+                value: names.to_owned(),
+            });
+        }
+        let mut built = resolved
+            .into_iter()
+            .map(|(name, written)| name.build(written))
+            .collect::<Result<Vec<_>, _>>()?;
+        if built.len() > 1 {
+            return Ok(Self::new(TextMapCompositePropagator::new(built)));
+        }
+        // A single propagator is used as is, without a composite around it.
+        Ok(match built.pop() {
+            Some(single) => Self {
+                inner: Arc::from(single),
+            },
+            None => Self::w3c(),
+        })
+    }
+
+    /// Extracts a context from request headers, on top of
+    /// [`Context::current`].
+    pub fn extract(&self, headers: &http::HeaderMap) -> Context {
+        Context::map_current(|cx| self.extract_with_context(cx, headers))
+    }
+
+    /// Extracts a context from request headers, on top of `cx`.
+    pub fn extract_with_context(&self, cx: &Context, headers: &http::HeaderMap) -> Context {
+        self.inner
+            .extract_with_context(cx, &HeaderExtractor(headers))
+    }
+
+    /// Injects `cx` into request headers, replacing existing values of the
+    /// propagated fields.
+    pub fn inject(&self, cx: &Context, headers: &mut http::HeaderMap) {
+        self.inner.inject_context(cx, &mut HeaderInjector(headers));
+    }
+}
+
+impl Default for Propagator {
+    /// Same as [`Propagator::w3c`].
+    fn default() -> Self {
+        Self::w3c()
+    }
+}
+
+impl TextMapPropagator for Propagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        self.inner.inject_context(cx, injector);
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        self.inner.extract_with_context(cx, extractor)
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        self.inner.fields()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::HeaderValue;
+    use http::HeaderMap;
+    use opentelemetry::baggage::BaggageExt;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry::KeyValue;
+
+    const TP: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const UBER: &str = "00000000000000000000000000000abc:0000000000000def:0:1";
+
+    fn fields(p: &Propagator) -> Vec<String> {
+        let mut fields: Vec<String> = p.fields().map(str::to_owned).collect();
+        fields.sort_unstable();
+        fields
+    }
+
+    fn request() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static(TP));
+        headers.insert("uber-trace-id", HeaderValue::from_static(UBER));
+        headers.insert("baggage", HeaderValue::from_static("k=v"));
+        headers
+    }
+
+    fn span_id(p: &Propagator) -> SpanId {
+        p.extract_with_context(&Context::new(), &request())
+            .span()
+            .span_context()
+            .span_id()
+    }
+
+    #[test]
+    fn default_is_tracecontext_and_baggage() {
+        for names in ["", "   ", ",", " , ,"] {
+            let p = Propagator::from_names(names).unwrap();
+            assert_eq!(
+                fields(&p),
+                vec!["baggage", "traceparent", "tracestate"],
+                "{names:?}"
+            );
+        }
+        assert_eq!(
+            fields(&Propagator::w3c()),
+            vec!["baggage", "traceparent", "tracestate"]
+        );
+        assert_eq!(
+            fields(&Propagator::default()),
+            vec!["baggage", "traceparent", "tracestate"]
+        );
+    }
+
+    #[test]
+    fn names_are_trimmed_and_case_insensitive() {
+        let p = Propagator::from_names(" TraceContext ,\tBAGGAGE ").unwrap();
+        assert_eq!(fields(&p), vec!["baggage", "traceparent", "tracestate"]);
+        let p = Propagator::from_names("Jaeger").unwrap();
+        assert_eq!(fields(&p), vec!["uber-trace-id"]);
+    }
+
+    #[test]
+    fn duplicates_are_ignored() {
+        let p = Propagator::from_names("tracecontext,TRACECONTEXT, tracecontext").unwrap();
+        assert_eq!(fields(&p), vec!["traceparent", "tracestate"]);
+        // A single propagator is used directly, without a composite around it.
+        assert!(format!("{p:?}").contains("W3cTraceContext"));
+        assert!(!format!("{p:?}").contains("Composite"));
+    }
+
+    #[test]
+    fn none_propagates_nothing() {
+        let p = Propagator::from_names("none").unwrap();
+        assert!(fields(&p).is_empty());
+        let base = Context::new().with_baggage([KeyValue::new("kept", "1")]);
+        let cx = p.extract_with_context(&base, &request());
+        assert!(!cx.span().span_context().is_valid());
+        assert_eq!(cx.baggage().len(), 1);
+        let mut out = HeaderMap::new();
+        p.inject(&base, &mut out);
+        assert!(out.is_empty());
+        assert!(fields(&Propagator::none()).is_empty());
+        assert!(Propagator::from_names(" NONE , none").is_ok());
+    }
+
+    #[test]
+    fn none_with_others_is_an_error() {
+        let err = Propagator::from_names("none,tracecontext").unwrap_err();
+        assert_eq!(
+            err,
+            PropagationError::NoneWithOthers {
+                value: "none,tracecontext".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_name_is_an_error() {
+        let err = Propagator::from_names("tracecontext, zipkin").unwrap_err();
+        assert_eq!(
+            err,
+            PropagationError::Unknown {
+                name: "zipkin".into(),
+                value: "tracecontext, zipkin".into()
+            }
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("OTEL_PROPAGATORS") && msg.contains("zipkin"),
+            "{msg}"
+        );
+        assert!(Propagator::from_names("ottrace").is_err());
+        assert!(Propagator::from_names("trace context").is_err());
+    }
+
+    #[cfg(not(feature = "b3"))]
+    #[test]
+    fn b3_needs_the_feature() {
+        for name in ["b3", "B3Multi"] {
+            let err = Propagator::from_names(&format!("tracecontext,{name}")).unwrap_err();
+            assert_eq!(
+                err,
+                PropagationError::FeatureDisabled {
+                    name: name.into(),
+                    feature: "b3"
+                }
+            );
+            assert!(err
+                .to_string()
+                .contains("towerlight's \"b3\" cargo feature"));
+        }
+    }
+
+    #[cfg(feature = "b3")]
+    #[test]
+    fn b3_single_and_multi() {
+        let p = Propagator::from_names("b3").unwrap();
+        assert_eq!(fields(&p), vec!["b3"]);
+        let p = Propagator::from_names("b3multi").unwrap();
+        assert!(
+            fields(&p).contains(&"x-b3-traceid".to_owned()),
+            "{:?}",
+            fields(&p)
+        );
+        let p = Propagator::from_names("b3,b3multi").unwrap();
+        assert!(fields(&p).contains(&"b3".to_owned()));
+    }
+
+    #[cfg(not(feature = "xray"))]
+    #[test]
+    fn xray_needs_the_feature() {
+        let err = Propagator::from_names("xray").unwrap_err();
+        assert_eq!(
+            err,
+            PropagationError::FeatureDisabled {
+                name: "xray".into(),
+                feature: "xray"
+            }
+        );
+    }
+
+    #[cfg(feature = "xray")]
+    #[test]
+    fn xray_resolves() {
+        let p = Propagator::from_names("XRay").unwrap();
+        assert_eq!(fields(&p), vec!["x-amzn-trace-id"]);
+    }
+
+    #[test]
+    fn extraction_runs_in_order() {
+        let w3c_span = SpanId::from(0xb7ad_6b71_6920_3331);
+        let jaeger_span = SpanId::from(0xdef);
+        let p = Propagator::from_names("tracecontext,jaeger").unwrap();
+        assert_eq!(span_id(&p), jaeger_span);
+        let p = Propagator::from_names("jaeger,tracecontext").unwrap();
+        assert_eq!(span_id(&p), w3c_span);
+        let p = Propagator::from_names("tracecontext,baggage").unwrap();
+        let cx = p.extract_with_context(&Context::new(), &request());
+        assert_eq!(cx.span().span_context().span_id(), w3c_span);
+        assert_eq!(cx.baggage().get("k").map(|v| v.as_str()), Some("v"));
+    }
+
+    #[test]
+    fn injects_every_propagator() {
+        let p = Propagator::from_names("tracecontext,baggage,jaeger").unwrap();
+        let cx = Context::new()
+            .with_remote_span_context(SpanContext::new(
+                TraceId::from(0xabc),
+                SpanId::from(0xdef),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            ))
+            .with_baggage([KeyValue::new("k", "v")]);
+        let mut out = HeaderMap::new();
+        p.inject(&cx, &mut out);
+        assert_eq!(
+            out["traceparent"],
+            "00-00000000000000000000000000000abc-0000000000000def-01"
+        );
+        assert_eq!(out["baggage"], "k=v");
+        assert_eq!(out["uber-trace-id"], UBER);
+    }
+
+    #[test]
+    fn wraps_custom_propagators_and_delegates() {
+        let p = Propagator::new(W3cBaggage::new());
+        let clone = p.clone();
+        assert_eq!(fields(&clone), vec!["baggage"]);
+        let headers = request();
+        let cx = TextMapPropagator::extract_with_context(
+            &p,
+            &Context::new(),
+            &HeaderExtractor(&headers),
+        );
+        assert_eq!(cx.baggage().len(), 1);
+        let mut out = HeaderMap::new();
+        TextMapPropagator::inject_context(&p, &cx, &mut HeaderInjector(&mut out));
+        assert_eq!(out["baggage"], "k=v");
+    }
+
+    #[test]
+    fn extract_uses_the_current_context() {
+        let _guard = Context::new()
+            .with_baggage([KeyValue::new("outer", "1")])
+            .attach();
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static(TP));
+        let cx = Propagator::w3c().extract(&headers);
+        assert!(cx.span().span_context().is_valid());
+        assert_eq!(cx.baggage().get("outer").map(|v| v.as_str()), Some("1"));
+    }
+
+    #[test]
+    fn is_send_sync_and_cheap_to_clone() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<Propagator>();
+    }
+}

@@ -1,0 +1,92 @@
+//! Allocation-free hexadecimal parsing and formatting for trace and span ids.
+
+/// Value of one lowercase hex digit (`0-9a-f`).
+#[inline]
+fn lower_nibble(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Value of one hex digit of either case (`0-9a-fA-F`).
+#[inline]
+pub(super) fn any_nibble(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => lower_nibble(b),
+    }
+}
+
+#[inline]
+fn fold(digits: &[u8], nibble: fn(u8) -> Option<u8>) -> Option<u128> {
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
+    }
+    digits.iter().try_fold(0u128, |acc, &b| {
+        nibble(b).map(|n| (acc << 4) | u128::from(n))
+    })
+}
+
+/// Parses 1 to 32 lowercase hex digits. Anything else is `None`.
+#[inline]
+pub(super) fn lower_u128(digits: &[u8]) -> Option<u128> {
+    fold(digits, lower_nibble)
+}
+
+/// Parses 1 to 32 hex digits of either case. Anything else is `None`.
+#[inline]
+pub(super) fn any_case_u128(digits: &[u8]) -> Option<u128> {
+    fold(digits, any_nibble)
+}
+
+/// Appends the `digits` least significant nibbles of `value` as lowercase hex.
+pub(super) fn push_lower(out: &mut String, value: u128, digits: u32) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..digits.min(32)).rev() {
+        let nibble = (value >> (shift * 4)) & 0xf;
+        // `nibble` is at most 15, so the lookup cannot miss.
+        if let Some(&c) = DIGITS.get(nibble as usize) {
+            out.push(char::from(c));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lowercase() {
+        assert_eq!(lower_u128(b"0"), Some(0));
+        assert_eq!(lower_u128(b"ff"), Some(255));
+        assert_eq!(lower_u128(&[b'f'; 32]), Some(u128::MAX));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert_eq!(lower_u128(b""), None);
+        assert_eq!(lower_u128(b"FF"), None);
+        assert_eq!(lower_u128(b"0x"), None);
+        assert_eq!(lower_u128(b"+1"), None);
+        assert_eq!(lower_u128(&[b'1'; 33]), None);
+        assert_eq!(any_case_u128(&[b'1'; 33]), None);
+        assert_eq!(any_case_u128(b"g"), None);
+    }
+
+    #[test]
+    fn any_case_accepts_upper() {
+        assert_eq!(any_case_u128(b"aF"), Some(0xaf));
+    }
+
+    #[test]
+    fn formats_padded() {
+        let mut s = String::new();
+        push_lower(&mut s, 0xabc, 6);
+        assert_eq!(s, "000abc");
+        s.clear();
+        push_lower(&mut s, u128::MAX, 32);
+        assert_eq!(s, "f".repeat(32));
+    }
+}
