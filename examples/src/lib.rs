@@ -1,1 +1,3 @@
-//! towerlight-examples
+//! Shared pieces of the towerlight examples: a console printer for finished spans and metrics.
+
+pub mod console;

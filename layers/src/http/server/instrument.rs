@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use http::{HeaderMap, Version};
 use opentelemetry::baggage::{Baggage, BaggageExt};
@@ -191,8 +191,12 @@ impl HttpServerInstrument {
             (inbound, None)
         };
 
+        // One clock reading serves the span and the duration metric, so they agree exactly.
+        let started = Instant::now();
+        let started_wall = SystemTime::now();
         let mut builder = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Server)
+            .with_start_time(started_wall)
             .with_attributes(attributes);
         builder.links = links;
         let mut span = self.tracer.build_with_context(builder, &parent);
@@ -228,7 +232,8 @@ impl HttpServerInstrument {
             inst: self.clone(),
             cx,
             state: Some(Box::new(CallState {
-                start: Instant::now(),
+                start: started,
+                start_wall: started_wall,
                 method,
                 scheme,
                 version: protocol_version(parts.version),
@@ -336,6 +341,7 @@ enum RequestBytes {
 
 struct CallState {
     start: Instant,
+    start_wall: SystemTime,
     method: MethodAttr,
     scheme: &'static str,
     version: &'static str,
@@ -448,7 +454,8 @@ impl HttpServerCall {
         let Some(state) = self.state.take() else {
             return;
         };
-        let elapsed = state.start.elapsed().as_secs_f64();
+        let elapsed_time = state.start.elapsed();
+        let elapsed = elapsed_time.as_secs_f64();
         let status = state.status;
         let error_type: Option<Cow<'static, str>> = match outcome {
             Outcome::Error(e) => Some(e),
@@ -485,7 +492,7 @@ impl HttpServerCall {
                 span.set_status(Status::error(""));
             }
         }
-        span.end();
+        span.end_with_timestamp(state.start_wall + elapsed_time);
 
         let metrics = &self.inst.metrics;
         let mut attrs = Vec::with_capacity(7 + state.extra.len());

@@ -1,0 +1,170 @@
+//! Per-request overhead of the HTTP server layer on an Axum router, against the bare router and
+//! against the OpenTelemetry SDK's own floor (one span with the same attributes plus one
+//! histogram point, no middleware).
+//!
+//! `cargo bench -p towerlight-benches --bench http_server`
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use axum::Router;
+use criterion::{criterion_group, Criterion};
+use http_body_util::BodyExt;
+use opentelemetry::metrics::{MeterProvider, NoopMeterProvider};
+use opentelemetry::trace::noop::NoopTracerProvider;
+use opentelemetry::trace::{Span, SpanKind, Tracer, TracerProvider};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::Sampler;
+use tower::ServiceExt;
+use towerlight::{Config, Propagator};
+use towerlight_benches::{meter_provider, print_table, tracer_provider};
+
+const GROUP: &str = "http_server";
+
+fn router() -> Router {
+    Router::new().route("/users/{id}", get(|| async { "user" }))
+}
+
+fn request() -> http::Request<Body> {
+    let mut req = http::Request::get("/users/42?page=1")
+        .header("host", "127.0.0.1:8080")
+        .header("user-agent", "bench/1.0")
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 50000))));
+    req
+}
+
+async fn one(app: &Router) {
+    let res = app.clone().oneshot(request()).await.unwrap();
+    let body = res.into_body().collect().await.unwrap();
+    std::hint::black_box(body);
+}
+
+fn layered(config: Config) -> Router {
+    router().layer(towerlight_axum::layer_with(config.propagator(Propagator::w3c())))
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut group = c.benchmark_group(GROUP);
+
+    let bare = router();
+    group.bench_function("bare", |b| b.to_async(&rt).iter(|| one(&bare)));
+
+    let tp = tracer_provider(Sampler::AlwaysOn);
+    let mp = meter_provider();
+    let full = layered(Config::new().tracer_provider(tp.clone()).meter_provider(mp.clone()));
+    group.bench_function("traces+metrics", |b| b.to_async(&rt).iter(|| one(&full)));
+
+    let traces = layered(
+        Config::new()
+            .tracer_provider(tp.clone())
+            .meter_provider(NoopMeterProvider::new()),
+    );
+    group.bench_function("traces only", |b| b.to_async(&rt).iter(|| one(&traces)));
+
+    let metrics = layered(
+        Config::new()
+            .tracer_provider(NoopTracerProvider::new())
+            .meter_provider(mp.clone()),
+    );
+    group.bench_function("metrics only", |b| b.to_async(&rt).iter(|| one(&metrics)));
+
+    let off = tracer_provider(Sampler::AlwaysOff);
+    let unsampled = layered(Config::new().tracer_provider(off).meter_provider(mp.clone()));
+    group.bench_function("unsampled+metrics", |b| b.to_async(&rt).iter(|| one(&unsampled)));
+
+    let opt_in = layered(
+        Config::new()
+            .tracer_provider(tp.clone())
+            .meter_provider(mp.clone())
+            .opt_in_metrics(true),
+    );
+    group.bench_function("traces+all metrics", |b| b.to_async(&rt).iter(|| one(&opt_in)));
+    group.finish();
+
+    // The SDK floor: what any instrumentation must pay, with the same attributes.
+    let mut floor = c.benchmark_group("sdk_floor");
+    let tracer = tp.tracer("floor");
+    let meter = mp.meter("floor");
+    let histogram = meter.f64_histogram("floor.duration").build();
+    floor.bench_function("span(9 attrs)", |b| {
+        b.iter(|| {
+            let mut span = tracer
+                .span_builder("GET /users/{id}")
+                .with_kind(SpanKind::Server)
+                .with_attributes(span_attributes())
+                .start(&tracer);
+            span.end();
+        })
+    });
+    floor.bench_function("histogram(5 attrs)", |b| {
+        b.iter(|| histogram.record(0.001, &metric_attributes()))
+    });
+    floor.bench_function("span+histogram", |b| {
+        b.iter(|| {
+            let mut span = tracer
+                .span_builder("GET /users/{id}")
+                .with_kind(SpanKind::Server)
+                .with_attributes(span_attributes())
+                .start(&tracer);
+            span.end();
+            histogram.record(0.001, &metric_attributes());
+        })
+    });
+    floor.finish();
+}
+
+fn span_attributes() -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("url.scheme", "http"),
+        KeyValue::new("url.path", "/users/42".to_owned()),
+        KeyValue::new("http.route", "/users/{id}"),
+        KeyValue::new("server.address", "127.0.0.1".to_owned()),
+        KeyValue::new("server.port", 8080),
+        KeyValue::new("network.protocol.version", "1.1"),
+        KeyValue::new("http.response.status_code", 200),
+        KeyValue::new("user_agent.original", "bench/1.0".to_owned()),
+    ]
+}
+
+fn metric_attributes() -> [KeyValue; 5] {
+    [
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("url.scheme", "http"),
+        KeyValue::new("http.response.status_code", 200),
+        KeyValue::new("http.route", "/users/{id}"),
+        KeyValue::new("network.protocol.version", "1.1"),
+    ]
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3))
+        .sample_size(50);
+    targets = bench
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    print_table(
+        GROUP,
+        "bare",
+        Some(("sdk_floor", "span+histogram")),
+        &[
+            "traces+metrics",
+            "traces only",
+            "metrics only",
+            "unsampled+metrics",
+            "traces+all metrics",
+        ],
+    );
+}

@@ -1,0 +1,118 @@
+//! The towerlight demo: an instrumented Axum service on loopback that drives a few requests at
+//! itself and prints the traces and metrics it produced. No collector needed.
+//!
+//! `cargo run --bin demo` runs the traffic and exits; `cargo run --bin demo -- --serve` keeps the
+//! service running and prints its URL.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use towerlight::Config;
+use towerlight_examples::console;
+
+async fn user(Path(id): Path<u32>) -> Result<String, StatusCode> {
+    if id == 0 {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    Ok(format!("user {id}"))
+}
+
+async fn create_order(Json(order): Json<serde_json::Value>) -> (StatusCode, String) {
+    let items = order.get("items").and_then(|i| i.as_u64()).unwrap_or(0);
+    (StatusCode::CREATED, format!("order for {items} item(s)"))
+}
+
+async fn fail() -> StatusCode {
+    StatusCode::SERVICE_UNAVAILABLE
+}
+
+fn app(config: Config) -> Router {
+    let api = Router::new()
+        .route("/users/{id}", get(user))
+        .route("/orders", post(create_order));
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/fail", get(fail))
+        .nest("/api", api)
+        .layer(towerlight_axum::layer_with(config))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let serve_forever = std::env::args().any(|a| a == "--serve");
+
+    let spans = InMemorySpanExporter::default();
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_simple_exporter(spans.clone())
+        .build();
+    let metrics = InMemoryMetricExporter::default();
+    let meter_provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(metrics.clone()).build())
+        .build();
+    let config = Config::new()
+        .tracer_provider(tracer_provider.clone())
+        .meter_provider(meter_provider.clone())
+        .opt_in_metrics(true);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app(config).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let base = format!("http://{addr}");
+
+    if serve_forever {
+        println!("towerlight demo listening on {base} (try {base}/api/users/7); Ctrl-C to stop");
+        tokio::signal::ctrl_c().await?;
+    } else {
+        drive_traffic(&base).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.abort();
+
+    println!("== traces ==\n");
+    print!("{}", console::render_traces(&spans.get_finished_spans()?));
+    meter_provider.force_flush()?;
+    println!("== metrics ==\n");
+    print!("{}", console::render_metrics(&metrics.get_finished_metrics()?));
+    tracer_provider.shutdown()?;
+    meter_provider.shutdown()?;
+    Ok(())
+}
+
+/// A few requests: success, a remote parent, a client error, a server error, an unmatched
+/// route, a redacted query, a JSON POST.
+async fn drive_traffic(base: &str) -> Result<(), reqwest::Error> {
+    let client = reqwest::Client::new();
+    client.get(format!("{base}/health")).send().await?;
+    client.get(format!("{base}/api/users/7")).send().await?;
+    client
+        .get(format!("{base}/api/users/8?sig=s3cr3t&page=2"))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header("baggage", "tenant=acme")
+        .send()
+        .await?;
+    client.get(format!("{base}/api/users/0")).send().await?;
+    client.get(format!("{base}/fail")).send().await?;
+    client.get(format!("{base}/nowhere")).send().await?;
+    client
+        .post(format!("{base}/api/orders"))
+        .header("content-type", "application/json")
+        .body(r#"{"items": 3}"#)
+        .send()
+        .await?;
+    Ok(())
+}
