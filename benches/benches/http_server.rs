@@ -4,10 +4,6 @@
 //!
 //! `cargo bench -p towerlight-benches --bench http_server`
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, Criterion};
@@ -19,23 +15,12 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::Sampler;
 use tower::ServiceExt;
 use towerlight::{Config, Propagator};
-use towerlight_benches::{meter_provider, print_table, tracer_provider};
+use towerlight_benches::{meter_provider, print_table, request, tracer_provider};
 
 const GROUP: &str = "http_server";
 
 fn router() -> Router {
     Router::new().route("/users/{id}", get(|| async { "user" }))
-}
-
-fn request() -> http::Request<Body> {
-    let mut req = http::Request::get("/users/42?page=1")
-        .header("host", "127.0.0.1:8080")
-        .header("user-agent", "bench/1.0")
-        .body(Body::empty())
-        .unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 50000))));
-    req
 }
 
 async fn one(app: &Router) {
@@ -45,11 +30,15 @@ async fn one(app: &Router) {
 }
 
 fn layered(config: Config) -> Router {
-    router().layer(towerlight_axum::layer_with(config.propagator(Propagator::w3c())))
+    router().layer(towerlight_axum::layer_with(
+        config.propagator(Propagator::w3c()),
+    ))
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group(GROUP);
 
     let bare = router();
@@ -57,7 +46,11 @@ fn bench(c: &mut Criterion) {
 
     let tp = tracer_provider(Sampler::AlwaysOn);
     let mp = meter_provider();
-    let full = layered(Config::new().tracer_provider(tp.clone()).meter_provider(mp.clone()));
+    let full = layered(
+        Config::new()
+            .tracer_provider(tp.clone())
+            .meter_provider(mp.clone()),
+    );
     group.bench_function("traces+metrics", |b| b.to_async(&rt).iter(|| one(&full)));
 
     let traces = layered(
@@ -75,8 +68,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("metrics only", |b| b.to_async(&rt).iter(|| one(&metrics)));
 
     let off = tracer_provider(Sampler::AlwaysOff);
-    let unsampled = layered(Config::new().tracer_provider(off).meter_provider(mp.clone()));
-    group.bench_function("unsampled+metrics", |b| b.to_async(&rt).iter(|| one(&unsampled)));
+    let unsampled = layered(
+        Config::new()
+            .tracer_provider(off)
+            .meter_provider(mp.clone()),
+    );
+    group.bench_function("unsampled+metrics", |b| {
+        b.to_async(&rt).iter(|| one(&unsampled))
+    });
 
     let opt_in = layered(
         Config::new()
@@ -84,7 +83,9 @@ fn bench(c: &mut Criterion) {
             .meter_provider(mp.clone())
             .opt_in_metrics(true),
     );
-    group.bench_function("traces+all metrics", |b| b.to_async(&rt).iter(|| one(&opt_in)));
+    group.bench_function("traces+all metrics", |b| {
+        b.to_async(&rt).iter(|| one(&opt_in))
+    });
     group.finish();
 
     // The SDK floor: what any instrumentation must pay, with the same attributes.

@@ -7,6 +7,22 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
 
+/// The benchmark request: `GET /users/42?page=1` with a host, a user agent and a peer address,
+/// as a real server would hand it to the router.
+pub fn request() -> http::Request<axum::body::Body> {
+    let mut req = http::Request::get("/users/42?page=1")
+        .header("host", "127.0.0.1:8080")
+        .header("user-agent", "bench/1.0")
+        .body(axum::body::Body::empty())
+        .expect("valid request");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            50000,
+        ))));
+    req
+}
+
 /// A span exporter that drops everything (the cost of export is not ours to measure).
 #[derive(Debug, Clone, Default)]
 pub struct Discard;
@@ -39,7 +55,11 @@ pub fn mean_ns(group: &str, id: &str) -> Option<f64> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = dir.join("criterion").join(group).join(id).join("new/estimates.json");
+    let path = dir
+        .join("criterion")
+        .join(group)
+        .join(id)
+        .join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v.get("mean")?.get("point_estimate")?.as_f64()
@@ -59,7 +79,10 @@ pub fn print_table(group: &str, bare: &str, floor: Option<(&str, &str)>, variant
         if let Some(ns) = mean_ns(group, id) {
             let over = ns - bare_ns;
             let ratio = floor_ns.map_or("–".to_owned(), |f| format!("{:.2}×", over / f));
-            println!("| {id} | {ns:.0} ns | {over:+.0} ns ({:.2}× bare) | {ratio} |", ns / bare_ns);
+            println!(
+                "| {id} | {ns:.0} ns | {over:+.0} ns ({:.2}× bare) | {ratio} |",
+                ns / bare_ns
+            );
         }
     }
     if let (Some((g, id)), Some(f)) = (floor, floor_ns) {

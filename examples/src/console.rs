@@ -25,13 +25,20 @@ const BAR_WIDTH: usize = 24;
 pub fn render_traces(spans: &[SpanData]) -> String {
     let mut traces: BTreeMap<[u8; 16], Vec<&SpanData>> = BTreeMap::new();
     for span in spans {
-        traces.entry(span.span_context.trace_id().to_bytes()).or_default().push(span);
+        traces
+            .entry(span.span_context.trace_id().to_bytes())
+            .or_default()
+            .push(span);
     }
     let mut ordered: Vec<_> = traces.into_values().collect();
     ordered.sort_by_key(|spans| spans.iter().map(|s| s.start_time).min());
     let mut out = String::new();
     for spans in ordered {
-        let start = spans.iter().map(|s| s.start_time).min().unwrap_or(SystemTime::UNIX_EPOCH);
+        let start = spans
+            .iter()
+            .map(|s| s.start_time)
+            .min()
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         let end = spans.iter().map(|s| s.end_time).max().unwrap_or(start);
         let total = end.duration_since(start).unwrap_or_default();
         let _ = writeln!(
@@ -64,8 +71,14 @@ fn render_span(
     trace_start: SystemTime,
     trace_len: Duration,
 ) {
-    let offset = span.start_time.duration_since(trace_start).unwrap_or_default();
-    let len = span.end_time.duration_since(span.start_time).unwrap_or_default();
+    let offset = span
+        .start_time
+        .duration_since(trace_start)
+        .unwrap_or_default();
+    let len = span
+        .end_time
+        .duration_since(span.start_time)
+        .unwrap_or_default();
     let scale = |d: Duration| {
         if trace_len.is_zero() {
             0
@@ -154,7 +167,11 @@ pub fn render_metrics(metrics: &[ResourceMetrics]) -> String {
         match metric.data() {
             AggregatedMetrics::F64(MetricData::Histogram(h)) => {
                 for p in h.data_points() {
-                    let mean = if p.count() == 0 { 0.0 } else { p.sum() / p.count() as f64 };
+                    let mean = if p.count() == 0 {
+                        0.0
+                    } else {
+                        p.sum() / p.count() as f64
+                    };
                     lines.push(format!(
                         "count={:<3} mean={:<10.6} {}",
                         p.count(),
@@ -165,7 +182,12 @@ pub fn render_metrics(metrics: &[ResourceMetrics]) -> String {
             }
             AggregatedMetrics::U64(MetricData::Histogram(h)) => {
                 for p in h.data_points() {
-                    lines.push(format!("count={:<3} sum={:<10} {}", p.count(), p.sum(), attrs(p.attributes())));
+                    lines.push(format!(
+                        "count={:<3} sum={:<10} {}",
+                        p.count(),
+                        p.sum(),
+                        attrs(p.attributes())
+                    ));
                 }
             }
             AggregatedMetrics::I64(MetricData::Sum(s)) => {

@@ -115,8 +115,10 @@ impl KnownMethods {
         KnownMethods(
             methods
                 .into_iter()
-                .map(|m| m.as_ref().trim().into())
-                .filter(|m: &Box<str>| !m.is_empty())
+                .filter_map(|m| {
+                    let m = m.as_ref().trim();
+                    (!m.is_empty()).then(|| Box::from(m))
+                })
                 .collect(),
         )
     }

@@ -127,7 +127,11 @@ pub async fn success_200_span_and_metric<H: Harness>() {
         .as_secs_f64();
     // The span and the duration metric share their start and end instants.
     assert!(points[0].sum > 0.0);
-    assert!((points[0].sum - span_secs).abs() < 1e-6, "{} vs {span_secs}", points[0].sum);
+    assert!(
+        (points[0].sum - span_secs).abs() < 1e-6,
+        "{} vs {span_secs}",
+        points[0].sum
+    );
 }
 
 /// 4xx on a server is not an error: status Unset, no `error.type`.

@@ -103,7 +103,7 @@ impl RequestBodyMode<Body> for AxumBody {
 /// use axum::{routing::get, Router};
 /// use tower::ServiceBuilder;
 ///
-/// let router = Router::new()
+/// let router: Router = Router::new()
 ///     .route("/items/{id}", get(|| async { "item" }))
 ///     .route_layer(towerlight_axum::RecordRoute);
 /// let app = ServiceBuilder::new()

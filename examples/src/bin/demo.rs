@@ -84,7 +84,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     print!("{}", console::render_traces(&spans.get_finished_spans()?));
     meter_provider.force_flush()?;
     println!("== metrics ==\n");
-    print!("{}", console::render_metrics(&metrics.get_finished_metrics()?));
+    print!(
+        "{}",
+        console::render_metrics(&metrics.get_finished_metrics()?)
+    );
     tracer_provider.shutdown()?;
     meter_provider.shutdown()?;
     Ok(())

@@ -5,67 +5,127 @@
 //! client, `Forwarded: for=`, the first `X-Forwarded-For` entry, then the connection's peer. These
 //! values are client-controlled, so they go on spans only, never on metrics.
 
-use http::header::{HeaderMap, FORWARDED, HOST};
+use http::header::{HeaderMap, HeaderValue};
 use http::request::Parts;
 
-const X_FORWARDED_HOST: &str = "x-forwarded-host";
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
-const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
-
-/// The `host[:port]` the client asked for, split.
-pub(crate) fn server_address(parts: &Parts) -> Option<(&str, Option<u16>)> {
-    let raw = forwarded_param(&parts.headers, "host")
-        .or_else(|| first_list_value(&parts.headers, X_FORWARDED_HOST))
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .or_else(|| header_str(&parts.headers, HOST.as_str()))?;
-    split_host_port(raw.trim())
+/// The request headers the HTTP rules read, found in one pass over the header map (cheaper than
+/// one hashed lookup per name, which is what made this the costliest part of a request's start).
+/// Only the first value of each is kept.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct HeadScan<'a> {
+    forwarded: Option<&'a str>,
+    x_forwarded_host: Option<&'a str>,
+    x_forwarded_for: Option<&'a str>,
+    x_forwarded_proto: Option<&'a str>,
+    host: Option<&'a str>,
+    /// `User-Agent`, raw.
+    pub(crate) user_agent: Option<&'a HeaderValue>,
+    /// `Content-Length`, parsed.
+    pub(crate) content_length: Option<u64>,
 }
 
-/// The original client's address: forwarded headers first, the peer otherwise.
-pub(crate) fn client_address(parts: &Parts) -> Option<&str> {
-    let raw = forwarded_param(&parts.headers, "for")
-        .or_else(|| first_list_value(&parts.headers, X_FORWARDED_FOR))?;
-    split_host_port(raw.trim()).map(|(h, _)| h)
-}
+impl<'a> HeadScan<'a> {
+    pub(crate) fn new(headers: &'a HeaderMap) -> HeadScan<'a> {
+        fn set<'a>(slot: &mut Option<&'a str>, value: &'a HeaderValue) {
+            if slot.is_none() {
+                *slot = value.to_str().ok();
+            }
+        }
+        let mut scan = HeadScan::default();
+        for (name, value) in headers {
+            match name.as_str() {
+                "host" => set(&mut scan.host, value),
+                "user-agent" if scan.user_agent.is_none() => scan.user_agent = Some(value),
+                "content-length" if scan.content_length.is_none() => {
+                    scan.content_length = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+                }
+                "forwarded" => set(&mut scan.forwarded, value),
+                "x-forwarded-host" => set(&mut scan.x_forwarded_host, value),
+                "x-forwarded-for" => set(&mut scan.x_forwarded_for, value),
+                "x-forwarded-proto" => set(&mut scan.x_forwarded_proto, value),
+                _ => {}
+            }
+        }
+        scan
+    }
 
-/// `https` or `http` as the client used it, when a proxy said so or the target is absolute.
-pub(crate) fn scheme(parts: &Parts) -> &'static str {
-    let forwarded = forwarded_param(&parts.headers, "proto")
-        .or_else(|| first_list_value(&parts.headers, X_FORWARDED_PROTO));
-    let value = forwarded.or_else(|| parts.uri.scheme_str());
-    match value {
-        Some(v) if v.eq_ignore_ascii_case("https") => "https",
-        _ => "http",
+    /// The `host[:port]` the client asked for, split.
+    pub(crate) fn server_address(&self, parts: &'a Parts) -> Option<(&'a str, Option<u16>)> {
+        let raw = self
+            .forwarded_param("host")
+            .or_else(|| first_list_value(self.x_forwarded_host))
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .or(self.host)?;
+        split_host_port(raw.trim())
+    }
+
+    /// The original client's address from forwarding headers (the caller falls back to the peer).
+    pub(crate) fn client_address(&self) -> Option<&'a str> {
+        let raw = self
+            .forwarded_param("for")
+            .or_else(|| first_list_value(self.x_forwarded_for))?;
+        split_host_port(raw.trim()).map(|(h, _)| h)
+    }
+
+    /// `https` or `http` as the client used it, when a proxy said so or the target is absolute.
+    pub(crate) fn scheme(&self, parts: &Parts) -> &'static str {
+        let forwarded = self
+            .forwarded_param("proto")
+            .or_else(|| first_list_value(self.x_forwarded_proto));
+        let value = forwarded.or_else(|| parts.uri.scheme_str());
+        match value {
+            Some(v) if v.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        }
+    }
+
+    /// A parameter of the first `Forwarded` element (RFC 7239), unquoted.
+    fn forwarded_param(&self, param: &str) -> Option<&'a str> {
+        let first = self.forwarded?.split(',').next()?;
+        first.split(';').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            if !k.trim().eq_ignore_ascii_case(param) {
+                return None;
+            }
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            (!v.is_empty()).then_some(v)
+        })
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn first_list_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    header_str(headers, name)
+fn first_list_value(value: Option<&str>) -> Option<&str> {
+    value
         .and_then(|v| v.split(',').next())
         .map(str::trim)
         .filter(|v| !v.is_empty())
 }
 
-/// A parameter of the first `Forwarded` element (RFC 7239), unquoted.
-fn forwarded_param<'a>(headers: &'a HeaderMap, param: &str) -> Option<&'a str> {
-    let value = header_str(headers, FORWARDED.as_str())?;
-    let first = value.split(',').next()?;
-    first.split(';').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        if !k.trim().eq_ignore_ascii_case(param) {
-            return None;
+/// An IP address as text, without going through `fmt` for IPv4 (the common case on the hot
+/// path). IPv4-mapped IPv6 peers (dual-stack sockets) are shown as IPv4.
+pub(crate) fn ip_string(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + (octet / 10) % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+            out
         }
-        let v = v.trim();
-        let v = v
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(v);
-        (!v.is_empty()).then_some(v)
-    })
+        v6 => v6.to_string(),
+    }
 }
 
 /// Splits `host`, `host:port`, `[v6]` or `[v6]:port`; a bare IPv6 address has no port.
@@ -101,6 +161,35 @@ mod tests {
         b.body(()).unwrap().into_parts().0
     }
 
+    fn server_address(p: &Parts) -> Option<(&str, Option<u16>)> {
+        HeadScan::new(&p.headers).server_address(p)
+    }
+
+    fn client_address(p: &Parts) -> Option<&str> {
+        HeadScan::new(&p.headers).client_address()
+    }
+
+    fn scheme(p: &Parts) -> &'static str {
+        HeadScan::new(&p.headers).scheme(p)
+    }
+
+    #[test]
+    fn scan_keeps_first_values() {
+        let p = parts(
+            &[
+                ("user-agent", "a"),
+                ("user-agent", "b"),
+                ("content-length", " 12 "),
+                ("host", "h"),
+            ],
+            "/",
+        );
+        let scan = HeadScan::new(&p.headers);
+        assert_eq!(scan.user_agent.unwrap(), "a");
+        assert_eq!(scan.content_length, Some(12));
+        assert_eq!(scan.host, Some("h"));
+    }
+
     #[test]
     fn host_precedence() {
         let p = parts(
@@ -119,7 +208,7 @@ mod tests {
         assert_eq!(server_address(&p), Some(("xf", None)));
         let p = parts(&[("host", "[::1]:8080")], "/");
         assert_eq!(server_address(&p), Some(("::1", Some(8080))));
-        let p = parts(&[], "http://abs.example:81/x");
+        let p = parts(&[("host", "h:1")], "http://abs.example:81/x");
         assert_eq!(server_address(&p), Some(("abs.example", Some(81))));
         assert_eq!(server_address(&parts(&[], "/")), None);
     }
@@ -145,6 +234,24 @@ mod tests {
             let _ = split_host_port(raw);
         }
         assert_eq!(split_host_port("host:99999"), Some(("host:99999", None)));
+    }
+
+    #[test]
+    fn ip_strings_match_display() {
+        use std::net::IpAddr;
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.255.9",
+            "192.168.100.1",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let parsed: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_string(parsed), parsed.to_string());
+        }
+        let mapped: IpAddr = "::ffff:1.2.3.4".parse().unwrap();
+        assert_eq!(ip_string(mapped), "1.2.3.4");
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub(crate) struct MethodAttr {
     pub(crate) value: StringValue,
     /// `http.request.method_original`, only when `value` is `_OTHER`.
     pub(crate) original: Option<StringValue>,
+    /// The method as a `&'static str` when it is one of the default known methods.
+    pub(crate) static_name: Option<&'static str>,
 }
 
 pub(crate) const OTHER: &str = "_OTHER";
@@ -24,19 +26,23 @@ impl MethodAttr {
                 return MethodAttr {
                     value: StringValue::from(s),
                     original: None,
+                    static_name: Some(s),
                 };
             }
         } else if known.contains(raw) {
+            let static_name = static_method(raw);
             return MethodAttr {
-                value: static_method(raw)
+                value: static_name
                     .map(StringValue::from)
                     .unwrap_or_else(|| StringValue::from(raw.to_owned())),
                 original: None,
+                static_name,
             };
         }
         MethodAttr {
             value: StringValue::from(OTHER),
             original: Some(StringValue::from(raw.to_owned())),
+            static_name: None,
         }
     }
 

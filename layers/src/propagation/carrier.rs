@@ -12,10 +12,25 @@ use opentelemetry::propagation::{Extractor, Injector};
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
 
+/// Propagation header names looked up on every request, pre-parsed: looking a header up by
+/// `&str` parses (and lowercases) the name each time.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+fn lookup<'a>(map: &'a HeaderMap, key: &str) -> http::header::GetAll<'a, HeaderValue> {
+    match key {
+        "traceparent" => map.get_all(&TRACEPARENT),
+        "tracestate" => map.get_all(&TRACESTATE),
+        "baggage" => map.get_all(&BAGGAGE),
+        _ => map.get_all(key),
+    }
+}
+
 impl Extractor for HeaderExtractor<'_> {
     /// Returns the first value of `key` that is valid UTF-8.
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get_all(key).iter().find_map(as_str)
+        lookup(self.0, key).iter().find_map(as_str)
     }
 
     /// Returns every header name present in the map (lowercase).
@@ -26,7 +41,7 @@ impl Extractor for HeaderExtractor<'_> {
     /// Returns all values of a repeated header, in order, skipping values that
     /// are not valid UTF-8. `None` when no usable value is present.
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let mut values = self.0.get_all(key).iter().filter_map(as_str);
+        let mut values = lookup(self.0, key).iter().filter_map(as_str);
         let first = values.next()?;
         let mut all = Vec::with_capacity(1);
         all.push(first);

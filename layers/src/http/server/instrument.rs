@@ -18,7 +18,7 @@ use opentelemetry_semantic_conventions::attribute as attr;
 
 use crate::body::{ByteCounter, CallObserver};
 use crate::config::Config;
-use crate::http::address;
+use crate::http::address::{self, HeadScan};
 use crate::http::headers::HeaderCapture;
 use crate::http::method::MethodAttr;
 use crate::http::metrics::{HttpMetrics, Side};
@@ -144,14 +144,10 @@ impl HttpServerInstrument {
         }
         let config = &self.config;
         let method = MethodAttr::new(&parts.method, &config.known_methods);
-        let scheme = address::scheme(parts);
+        let head = HeadScan::new(&parts.headers);
+        let scheme = head.scheme(parts);
         let route = info.route;
-        let default_name: Cow<'_, str> = match (&route, method.is_other()) {
-            (Some(r), false) => Cow::Owned(format!("{} {r}", method.as_str())),
-            (Some(r), true) => Cow::Owned(format!("HTTP {r}")),
-            (None, false) => Cow::Owned(method.as_str().to_owned()),
-            (None, true) => Cow::Borrowed("HTTP"),
-        };
+        let default_name = span_name(&method, route.as_deref());
         let name = config.default_span_name(parts, route.as_deref(), default_name);
 
         // Attributes a sampler may want go in at creation; the rest only if the span records.
@@ -168,7 +164,7 @@ impl HttpServerInstrument {
                 StringValue::from(r.clone()),
             ));
         }
-        let server = address::server_address(parts);
+        let server = head.server_address(parts);
         if let Some((host, port)) = server {
             attributes.push(KeyValue::new(attr::SERVER_ADDRESS, host.to_owned()));
             if let Some(port) = port {
@@ -208,7 +204,13 @@ impl HttpServerInstrument {
         }
         if recording {
             let mut more = Vec::with_capacity(12 + extra.len());
-            self.request_attributes(parts, &method, scheme, server, info.peer, &mut more);
+            let seen = Seen {
+                head,
+                scheme,
+                server,
+                peer: info.peer,
+            };
+            self.request_attributes(parts, seen, &method, &mut more);
             more.extend(extra.iter().cloned());
             opentelemetry::trace::Span::set_attributes(&mut span, more);
         }
@@ -226,7 +228,7 @@ impl HttpServerInstrument {
         let request_bytes = match (&self.metrics.request_size, info.request_bytes) {
             (None, _) => RequestBytes::Off,
             (Some(_), Some(counter)) => RequestBytes::Counted(counter),
-            (Some(_), None) => RequestBytes::ContentLength(content_length(&parts.headers)),
+            (Some(_), None) => RequestBytes::ContentLength(head.content_length),
         };
         HttpServerCall {
             inst: self.clone(),
@@ -252,12 +254,16 @@ impl HttpServerInstrument {
     fn request_attributes(
         &self,
         parts: &http::request::Parts,
+        seen: Seen<'_>,
         method: &MethodAttr,
-        scheme: &'static str,
-        server: Option<(&str, Option<u16>)>,
-        peer: Option<SocketAddr>,
         out: &mut Vec<KeyValue>,
     ) {
+        let Seen {
+            head,
+            scheme,
+            server,
+            peer,
+        } = seen;
         if let Some(original) = &method.original {
             out.push(KeyValue::new(
                 attr::HTTP_REQUEST_METHOD_ORIGINAL,
@@ -270,20 +276,18 @@ impl HttpServerInstrument {
         }
         let version = protocol_version(parts.version);
         out.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
-        let client = address::client_address(parts);
-        match (client, peer) {
+        let client = head.client_address();
+        let peer_ip = peer.map(|p| address::ip_string(p.ip()));
+        match (client, &peer_ip) {
             (Some(c), _) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, c.to_owned())),
-            (None, Some(p)) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, p.ip().to_string())),
+            (None, Some(ip)) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, ip.clone())),
             (None, None) => {}
         }
-        if let Some(p) = peer {
-            out.push(KeyValue::new(
-                attr::NETWORK_PEER_ADDRESS,
-                p.ip().to_string(),
-            ));
+        if let (Some(p), Some(ip)) = (peer, &peer_ip) {
+            out.push(KeyValue::new(attr::NETWORK_PEER_ADDRESS, ip.clone()));
             out.push(KeyValue::new(attr::NETWORK_PEER_PORT, i64::from(p.port())));
         }
-        if let Some(ua) = parts.headers.get(http::header::USER_AGENT) {
+        if let Some(ua) = head.user_agent {
             out.push(KeyValue::new(
                 attr::USER_AGENT_ORIGINAL,
                 String::from_utf8_lossy(ua.as_bytes()).into_owned(),
@@ -315,7 +319,7 @@ impl HttpServerInstrument {
                         out.push(KeyValue::new(attr::NET_HOST_PORT, i64::from(port)));
                     }
                 }
-                if let Some(ua) = parts.headers.get(http::header::USER_AGENT) {
+                if let Some(ua) = head.user_agent {
                     out.push(KeyValue::new(
                         attr::HTTP_USER_AGENT,
                         String::from_utf8_lossy(ua.as_bytes()).into_owned(),
@@ -324,13 +328,22 @@ impl HttpServerInstrument {
                 if let Some(c) = client {
                     out.push(KeyValue::new(attr::HTTP_CLIENT_IP, c.to_owned()));
                 }
-                if let Some(p) = peer {
-                    out.push(KeyValue::new(attr::NET_SOCK_PEER_ADDR, p.ip().to_string()));
+                if let (Some(p), Some(ip)) = (peer, peer_ip) {
+                    out.push(KeyValue::new(attr::NET_SOCK_PEER_ADDR, ip));
                     out.push(KeyValue::new(attr::NET_SOCK_PEER_PORT, i64::from(p.port())));
                 }
             }
         }
     }
+}
+
+/// What `start` already read from the request head, handed to the recording-only attributes.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    head: HeadScan<'a>,
+    scheme: &'static str,
+    server: Option<(&'a str, Option<u16>)>,
+    peer: Option<SocketAddr>,
 }
 
 enum RequestBytes {
@@ -423,7 +436,9 @@ impl HttpServerCall {
                     .capture(&response.headers, &mut captured);
                 span.set_attributes(captured);
             }
-            span.set_attributes(hooked.iter().cloned());
+            if !hooked.is_empty() {
+                span.set_attributes(hooked.iter().cloned());
+            }
         }
         state.extra.extend(hooked);
     }
@@ -473,14 +488,9 @@ impl HttpServerCall {
         let span = self.cx.span();
         if state.recording {
             if let Some(r) = &late_route {
-                let name = if state.method.is_other() {
-                    format!("HTTP {r}")
-                } else {
-                    format!("{} {r}", state.method.as_str())
-                };
                 // A custom formatter decided the name at start; keep it.
                 if self.inst.config.span_name.is_none() {
-                    span.update_name(name);
+                    span.update_name(span_name(&state.method, Some(r)));
                 }
                 span.set_attribute(KeyValue::new(
                     attr::HTTP_ROUTE,
@@ -595,6 +605,29 @@ impl CallObserver for HttpServerCall {
     }
 }
 
+/// `{method} {route}`, `{method}`, or `HTTP` for `_OTHER`: never the raw path.
+fn span_name(method: &MethodAttr, route: Option<&str>) -> Cow<'static, str> {
+    let verb = if method.is_other() {
+        "HTTP"
+    } else {
+        method.as_str()
+    };
+    match route {
+        None if method.is_other() => Cow::Borrowed("HTTP"),
+        None => match method.static_name {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(method.as_str().to_owned()),
+        },
+        Some(r) => {
+            let mut name = String::with_capacity(verb.len() + 1 + r.len());
+            name.push_str(verb);
+            name.push(' ');
+            name.push_str(r);
+            Cow::Owned(name)
+        }
+    }
+}
+
 /// `network.protocol.version` for an HTTP version.
 pub(crate) fn protocol_version(v: Version) -> &'static str {
     match v {
@@ -604,14 +637,4 @@ pub(crate) fn protocol_version(v: Version) -> &'static str {
         Version::HTTP_3 => "3",
         _ => "1.1",
     }
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
