@@ -2,6 +2,7 @@
 //! implements by serving the standard routes, and the HTTP server scenario table that every
 //! framework runs unchanged (see [`scenario_tests!`]).
 
+pub mod axum_harness;
 pub mod client;
 pub mod scenarios;
 pub mod telemetry;
