@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Buf;
@@ -21,8 +21,9 @@ use pin_project_lite::pin_project;
 pub trait CallObserver {
     /// The call's context, made current while the body is polled.
     fn context(&self) -> &Context;
-    /// A data frame of `len` bytes went through.
-    fn on_data(&mut self, len: u64);
+    /// A data frame went through (its length counts towards body sizes; gRPC calls also read
+    /// the message framing from it when message events are on).
+    fn on_data<D: Buf>(&mut self, data: &D);
     /// The trailers went through.
     fn on_trailers(&mut self, trailers: &HeaderMap);
     /// The body ended normally.
@@ -31,6 +32,12 @@ pub trait CallObserver {
     fn end_with_error(self, error_type: Cow<'static, str>);
     /// Polling panicked.
     fn end_with_panic(self);
+}
+
+/// A call that also hears the response head (every request/response instrument).
+pub trait ResponseObserver: CallObserver {
+    /// The response head arrived.
+    fn on_response(&mut self, response: &http::response::Parts);
 }
 
 /// Finishes the call as panicked if it is dropped while the thread unwinds.
@@ -97,7 +104,7 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(call) = slot.as_mut() {
                     if let Some(data) = frame.data_ref() {
-                        call.on_data(data.remaining() as u64);
+                        call.on_data(data);
                     } else if let Some(trailers) = frame.trailers_ref() {
                         call.on_trailers(trailers);
                     }
@@ -132,18 +139,37 @@ where
     }
 }
 
-/// Shared byte count of a request body, read by the call when it ends.
+/// What a request-body wrapper reports to: the byte count and, for gRPC calls with message
+/// events on, the message framing. Shared between the body (owned by the handler) and the call.
 #[derive(Debug, Clone, Default)]
-pub struct ByteCounter(Arc<AtomicU64>);
+pub struct ByteCounter(Arc<Tap>);
+
+#[derive(Debug, Default)]
+struct Tap {
+    bytes: AtomicU64,
+    messages: OnceLock<Mutex<crate::grpc::MessageTap>>,
+}
 
 impl ByteCounter {
     /// Bytes counted so far.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.bytes.load(Ordering::Relaxed)
     }
 
-    fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+    fn add<D: Buf>(&self, data: &D) {
+        self.0
+            .bytes
+            .fetch_add(data.remaining() as u64, Ordering::Relaxed);
+        if let Some(tap) = self.0.messages.get() {
+            if let Ok(mut tap) = tap.lock() {
+                tap.feed(data);
+            }
+        }
+    }
+
+    /// Also record `rpc.message` events for the messages in this body.
+    pub(crate) fn tap_messages(&self, tap: crate::grpc::MessageTap) {
+        let _ = self.0.messages.set(Mutex::new(tap));
     }
 }
 
@@ -176,7 +202,7 @@ impl<B: Body> Body for CountingBody<B> {
         let result = this.inner.poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &result {
             if let Some(data) = frame.data_ref() {
-                this.counter.add(data.remaining() as u64);
+                this.counter.add(data);
             }
         }
         result

@@ -17,6 +17,7 @@ use opentelemetry::trace::TracerProvider;
 use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::error::ConfigError;
+use crate::grpc::KnownRpcMethods;
 use crate::propagation::Propagator;
 
 /// Decides, per request, whether something applies (instrumentation, public-endpoint mode).
@@ -229,6 +230,10 @@ pub struct Config {
     pub(crate) known_methods: KnownMethods,
     pub(crate) active_requests: bool,
     pub(crate) body_size_metrics: bool,
+    pub(crate) request_metadata: Vec<HeaderName>,
+    pub(crate) response_metadata: Vec<HeaderName>,
+    pub(crate) message_events: bool,
+    pub(crate) known_rpc_methods: Option<KnownRpcMethods>,
     pub(crate) env_error: Option<ConfigError>,
 }
 
@@ -254,6 +259,10 @@ impl fmt::Debug for Config {
             .field("known_methods", &self.known_methods)
             .field("active_requests", &self.active_requests)
             .field("body_size_metrics", &self.body_size_metrics)
+            .field("request_metadata", &self.request_metadata)
+            .field("response_metadata", &self.response_metadata)
+            .field("message_events", &self.message_events)
+            .field("known_rpc_methods", &self.known_rpc_methods)
             .finish_non_exhaustive()
     }
 }
@@ -290,6 +299,10 @@ impl Config {
             known_methods: KnownMethods::from_env(),
             active_requests: false,
             body_size_metrics: false,
+            request_metadata: Vec::new(),
+            response_metadata: Vec::new(),
+            message_events: false,
+            known_rpc_methods: None,
             env_error,
         }
     }
@@ -471,6 +484,41 @@ impl Config {
     /// Emit the request and response body-size histograms (bytes actually transferred).
     pub fn body_size_metrics(mut self, on: bool) -> Config {
         self.body_size_metrics = on;
+        self
+    }
+
+    /// Record these gRPC request metadata keys as `rpc.request.metadata.<key>` (string arrays).
+    /// Sensitive keys (see [`SENSITIVE_HEADERS`]) are exported as `REDACTED`.
+    pub fn capture_request_metadata<I, S>(mut self, keys: I) -> Config
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.request_metadata = header_names(keys);
+        self
+    }
+
+    /// Record these gRPC response metadata keys (headers and trailers) as
+    /// `rpc.response.metadata.<key>`.
+    pub fn capture_response_metadata<I, S>(mut self, keys: I) -> Config
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.response_metadata = header_names(keys);
+        self
+    }
+
+    /// Add an `rpc.message` event (SENT/RECEIVED, id, size) per gRPC message. Off by default: the
+    /// events are deprecated upstream and cost one event per message.
+    pub fn rpc_message_events(mut self, on: bool) -> Config {
+        self.message_events = on;
+        self
+    }
+
+    /// The gRPC methods the server implements; others are reported as `_OTHER`.
+    pub fn known_rpc_methods(mut self, methods: KnownRpcMethods) -> Config {
+        self.known_rpc_methods = Some(methods);
         self
     }
 

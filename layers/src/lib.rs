@@ -19,12 +19,16 @@
 pub mod body;
 pub mod config;
 mod error;
+mod future;
+pub mod grpc;
 pub mod http;
 pub mod propagation;
+mod trust;
 
 pub use config::{Config, KnownMethods, SemconvMode, SpanNameInput};
 pub use error::ConfigError;
-pub use http::{HttpServerLayer, HttpServerService};
+pub use grpc::{GrpcClientLayer, KnownRpcMethods};
+pub use http::{HttpServerLayer, HttpServerService, Protocol, ServerLayer, ServerService};
 pub use propagation::Propagator;
 
 /// The OpenTelemetry crates towerlight is built on, re-exported so versions always match.

@@ -1,4 +1,4 @@
-//! The Axum implementation of the [`Harness`](crate::Harness): the standard routes on an Axum
+//! The Axum implementation of the [`Harness`]: the standard routes on an Axum
 //! router with `towerlight_axum::layer_with(config)` and `CatchPanicLayer` outside it.
 
 use std::convert::Infallible;
@@ -15,6 +15,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use towerlight::Config;
 
 use crate::{describe_current_context, Harness, TestServer};
+
 
 /// Axum under test.
 pub struct AxumHarness;
@@ -94,7 +95,8 @@ pub async fn serve(app: Router) -> TestServer {
     }
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Aborts a task when dropped (stops test servers).
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

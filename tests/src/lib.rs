@@ -4,8 +4,19 @@
 
 pub mod axum_harness;
 pub mod client;
+pub mod grpc_harness;
 pub mod scenarios;
 pub mod telemetry;
+
+/// The test service's generated code (checked in: `tests/proto/echo.proto`, generated with
+/// `tonic-prost-build` from a `protox`-compiled descriptor, so no `protoc` is needed).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    include!("proto/echo.rs");
+
+    /// The encoded `FileDescriptorSet` of `echo.proto`.
+    pub const DESCRIPTOR: &[u8] = include_bytes!("proto/echo_descriptor.bin");
+}
 
 use std::future::Future;
 use std::net::SocketAddr;

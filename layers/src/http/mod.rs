@@ -1,10 +1,12 @@
 //! HTTP: the server instrument and layer, the body rules, and the method/URL/header rules.
 
-mod address;
-mod headers;
+pub(crate) mod address;
+pub(crate) mod headers;
 mod method;
 pub mod metrics;
 pub mod server;
 mod url;
 
-pub use server::{HttpServerLayer, HttpServerService, PeerAddr, RouteSlot};
+pub use server::{
+    HttpServerLayer, HttpServerService, PeerAddr, Protocol, RouteSlot, ServerLayer, ServerService,
+};

@@ -10,13 +10,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use http::{HeaderMap, Version};
-use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
-use crate::body::{ByteCounter, CallObserver};
+use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::config::Config;
 use crate::http::address::{self, HeadScan};
 use crate::http::headers::HeaderCapture;
@@ -24,6 +23,7 @@ use crate::http::method::MethodAttr;
 use crate::http::metrics::{HttpMetrics, Side};
 use crate::http::url::redact_query;
 use crate::propagation::Propagator;
+use crate::trust::server_parent;
 
 /// `error.type` when the client went away before the response was complete.
 pub const CANCELLED: &str = "cancelled";
@@ -172,20 +172,7 @@ impl HttpServerInstrument {
             }
         }
 
-        let public = config.is_public(parts);
-        let (parent, links) = if public {
-            let remote = inbound.span().span_context().clone();
-            let baggage: Baggage = inbound
-                .baggage()
-                .iter()
-                .map(|(k, (v, m))| (k.clone(), (v.clone(), m.clone())))
-                .collect();
-            let root = Context::new().with_baggage(baggage);
-            let links = remote.is_valid().then(|| vec![Link::with_context(remote)]);
-            (root, links)
-        } else {
-            (inbound, None)
-        };
+        let (parent, links) = server_parent(config, parts, inbound);
 
         // One clock reading serves the span and the duration metric, so they agree exactly.
         let started = Instant::now();
@@ -586,12 +573,18 @@ impl Drop for HttpServerCall {
     }
 }
 
+impl ResponseObserver for HttpServerCall {
+    fn on_response(&mut self, response: &http::response::Parts) {
+        HttpServerCall::on_response(self, response);
+    }
+}
+
 impl CallObserver for HttpServerCall {
     fn context(&self) -> &Context {
         &self.cx
     }
-    fn on_data(&mut self, len: u64) {
-        HttpServerCall::on_data(self, len);
+    fn on_data<D: bytes::Buf>(&mut self, data: &D) {
+        HttpServerCall::on_data(self, data.remaining() as u64);
     }
     fn on_trailers(&mut self, _trailers: &HeaderMap) {}
     fn end(self) {

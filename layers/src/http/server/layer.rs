@@ -7,9 +7,10 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::instrument::HttpServerInstrument;
-use super::service::HttpServerService;
+use super::service::ServerService;
 use crate::body::Passthrough;
 use crate::config::Config;
+use crate::grpc::{GrpcInstrument, RpcSide};
 
 /// Reads the matched route template from a request head (framework-specific).
 pub type RouteFn = fn(&http::request::Parts) -> Option<Arc<str>>;
@@ -29,9 +30,22 @@ fn no_route(_: &http::request::Parts) -> Option<Arc<str>> {
     None
 }
 
-/// Instruments any `Service<http::Request<B>>` as an HTTP server: one SERVER span and the HTTP
-/// server metrics per request, with the inbound context extracted and current while the inner
-/// service and the response body are polled.
+/// Which instrument a [`ServerLayer`] applies to a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// gRPC requests (`content-type: application/grpc*`) get RPC spans and metrics, everything
+    /// else HTTP spans and metrics: one layer for routers that serve both.
+    #[default]
+    Auto,
+    /// Every request is a plain HTTP request.
+    Http,
+    /// Every request is a gRPC call.
+    Grpc,
+}
+
+/// Instruments any `Service<http::Request<B>>` as a server: one SERVER span and the server
+/// metrics per request (HTTP, or RPC for gRPC calls), with the inbound context extracted and
+/// current while the inner service and the response body are polled.
 ///
 /// `M` chooses how the request body reaches the inner service (see
 /// [`RequestBodyMode`](crate::body::RequestBodyMode)); the default leaves it untouched.
@@ -39,27 +53,32 @@ fn no_route(_: &http::request::Parts) -> Option<Arc<str>> {
 /// ```
 /// use std::convert::Infallible;
 /// use tower::{service_fn, ServiceBuilder};
-/// use towerlight::HttpServerLayer;
+/// use towerlight::ServerLayer;
 ///
 /// let service = ServiceBuilder::new()
-///     .layer(HttpServerLayer::new())
+///     .layer(ServerLayer::new())
 ///     .service(service_fn(|_req: http::Request<String>| async {
 ///         Ok::<_, Infallible>(http::Response::new(String::from("hello")))
 ///     }));
 /// # let _ = service;
 /// ```
-pub struct HttpServerLayer<M = Passthrough> {
-    pub(crate) inst: Arc<HttpServerInstrument>,
+pub struct ServerLayer<M = Passthrough> {
+    pub(crate) http: Option<Arc<HttpServerInstrument>>,
+    pub(crate) grpc: Option<Arc<GrpcInstrument>>,
     pub(crate) route: RouteFn,
     pub(crate) peer: PeerFn,
     pub(crate) late_route: bool,
     _mode: PhantomData<fn() -> M>,
 }
 
-impl<M> Clone for HttpServerLayer<M> {
+/// The same layer under its HTTP name, for discoverability.
+pub type HttpServerLayer<M = Passthrough> = ServerLayer<M>;
+
+impl<M> Clone for ServerLayer<M> {
     fn clone(&self) -> Self {
-        HttpServerLayer {
-            inst: self.inst.clone(),
+        ServerLayer {
+            http: self.http.clone(),
+            grpc: self.grpc.clone(),
             route: self.route,
             peer: self.peer,
             late_route: self.late_route,
@@ -68,31 +87,43 @@ impl<M> Clone for HttpServerLayer<M> {
     }
 }
 
-impl<M> std::fmt::Debug for HttpServerLayer<M> {
+impl<M> std::fmt::Debug for ServerLayer<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpServerLayer")
-            .field("instrument", &self.inst)
+        f.debug_struct("ServerLayer")
+            .field("http", &self.http)
+            .field("grpc", &self.grpc)
             .field("late_route", &self.late_route)
             .finish_non_exhaustive()
     }
 }
 
-impl Default for HttpServerLayer {
+impl Default for ServerLayer {
     fn default() -> Self {
-        HttpServerLayer::new()
+        ServerLayer::new()
     }
 }
 
-impl HttpServerLayer {
+impl ServerLayer {
     /// A layer with the default [`Config`] (global providers, propagator from the environment).
-    pub fn new() -> HttpServerLayer {
-        HttpServerLayer::with_config(Config::new())
+    pub fn new() -> ServerLayer {
+        ServerLayer::with_config(Config::new())
     }
 
-    /// A layer with this configuration. The tracer, instruments and propagator are resolved now.
-    pub fn with_config(config: Config) -> HttpServerLayer {
-        HttpServerLayer {
-            inst: Arc::new(HttpServerInstrument::new(&config)),
+    /// A layer with this configuration, for HTTP and gRPC ([`Protocol::Auto`]). The tracer,
+    /// instruments and propagator are resolved now.
+    pub fn with_config(config: Config) -> ServerLayer {
+        ServerLayer::for_protocol(config, Protocol::Auto)
+    }
+
+    /// A layer for one protocol (or [`Protocol::Auto`]).
+    pub fn for_protocol(config: Config, protocol: Protocol) -> ServerLayer {
+        let http =
+            (protocol != Protocol::Grpc).then(|| Arc::new(HttpServerInstrument::new(&config)));
+        let grpc = (protocol != Protocol::Http)
+            .then(|| Arc::new(GrpcInstrument::new(&config, RpcSide::Server)));
+        ServerLayer {
+            http,
+            grpc,
             route: no_route,
             peer: peer_from_extension,
             late_route: false,
@@ -101,7 +132,7 @@ impl HttpServerLayer {
     }
 }
 
-impl<M> HttpServerLayer<M> {
+impl<M> ServerLayer<M> {
     /// Read the route template with `route` (framework adapters set this).
     pub fn route_from(mut self, route: RouteFn) -> Self {
         self.route = route;
@@ -123,9 +154,10 @@ impl<M> HttpServerLayer<M> {
     }
 
     /// Hand the inner service the request body through another [`RequestBodyMode`](crate::body::RequestBodyMode).
-    pub fn body_mode<M2>(self) -> HttpServerLayer<M2> {
-        HttpServerLayer {
-            inst: self.inst,
+    pub fn body_mode<M2>(self) -> ServerLayer<M2> {
+        ServerLayer {
+            http: self.http,
+            grpc: self.grpc,
             route: self.route,
             peer: self.peer,
             late_route: self.late_route,
@@ -133,16 +165,21 @@ impl<M> HttpServerLayer<M> {
         }
     }
 
-    /// The instrument this layer drives (for adapters that are not Tower-based).
-    pub fn instrument(&self) -> &Arc<HttpServerInstrument> {
-        &self.inst
+    /// The HTTP instrument this layer drives (for adapters that are not Tower-based).
+    pub fn http_instrument(&self) -> Option<&Arc<HttpServerInstrument>> {
+        self.http.as_ref()
+    }
+
+    /// The gRPC instrument this layer drives.
+    pub fn grpc_instrument(&self) -> Option<&Arc<GrpcInstrument>> {
+        self.grpc.as_ref()
     }
 }
 
-impl<S, M> Layer<S> for HttpServerLayer<M> {
-    type Service = HttpServerService<S, M>;
+impl<S, M> Layer<S> for ServerLayer<M> {
+    type Service = ServerService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        HttpServerService::new(inner, self.clone())
+        ServerService::new(inner, self.clone())
     }
 }

@@ -1,13 +1,15 @@
-//! The HTTP server side: [`HttpServerLayer`] (Tower) and the [`HttpServerInstrument`] it drives.
+//! The server side: [`ServerLayer`] (Tower; HTTP and gRPC) and the [`HttpServerInstrument`] it
+//! drives for plain HTTP requests (gRPC calls go to [`crate::grpc::GrpcInstrument`]).
 
-mod future;
+mod call;
 mod instrument;
 mod layer;
 mod service;
 
-pub use future::ResponseFuture;
+pub use crate::future::ResponseFuture;
+pub use call::ServerCall;
 pub use instrument::{
     HttpServerCall, HttpServerInstrument, RequestInfo, RouteSlot, CANCELLED, PANIC,
 };
-pub use layer::{HttpServerLayer, PeerAddr, PeerFn, RouteFn};
-pub use service::HttpServerService;
+pub use layer::{HttpServerLayer, PeerAddr, PeerFn, Protocol, RouteFn, ServerLayer};
+pub use service::{HttpServerService, ServerService};

@@ -1,74 +1,82 @@
-//! [`HttpServerService`]: the Tower service [`HttpServerLayer`](super::HttpServerLayer) produces.
+//! [`ServerService`]: the Tower service [`ServerLayer`](super::ServerLayer) produces.
 
 use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::future::ResponseFuture;
+use super::call::ServerCall;
 use super::instrument::{RequestInfo, RouteSlot};
-use super::layer::HttpServerLayer;
-use crate::body::{ByteCounter, RequestBodyMode};
+use super::layer::ServerLayer;
+use crate::body::{ByteCounter, InstrumentedBody, RequestBodyMode};
+use crate::future::ResponseFuture;
+use crate::grpc::{is_grpc, RpcRequestInfo};
 
-/// An instrumented HTTP server service. See [`HttpServerLayer`].
-pub struct HttpServerService<S, M> {
+/// An instrumented server service. See [`ServerLayer`].
+pub struct ServerService<S, M> {
     inner: S,
-    layer: HttpServerLayer<M>,
+    layer: ServerLayer<M>,
 }
 
-impl<S: Clone, M> Clone for HttpServerService<S, M> {
+/// The same service under its HTTP name.
+pub type HttpServerService<S, M> = ServerService<S, M>;
+
+impl<S: Clone, M> Clone for ServerService<S, M> {
     fn clone(&self) -> Self {
-        HttpServerService {
+        ServerService {
             inner: self.inner.clone(),
             layer: self.layer.clone(),
         }
     }
 }
 
-impl<S: std::fmt::Debug, M> std::fmt::Debug for HttpServerService<S, M> {
+impl<S: std::fmt::Debug, M> std::fmt::Debug for ServerService<S, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpServerService")
+        f.debug_struct("ServerService")
             .field("inner", &self.inner)
             .field("layer", &self.layer)
             .finish()
     }
 }
 
-impl<S, M> HttpServerService<S, M> {
-    pub(crate) fn new(inner: S, layer: HttpServerLayer<M>) -> Self {
-        HttpServerService { inner, layer }
+impl<S, M> ServerService<S, M> {
+    pub(crate) fn new(inner: S, layer: ServerLayer<M>) -> Self {
+        ServerService { inner, layer }
     }
 }
 
-impl<S, M, B, ResBody> Service<Request<B>> for HttpServerService<S, M>
-where
-    M: RequestBodyMode<B>,
-    S: Service<Request<M::Body>, Response = Response<ResBody>>,
-    ResBody: http_body::Body,
-{
-    type Response = Response<crate::body::InstrumentedBody<ResBody, super::HttpServerCall>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let (mut parts, body) = req.into_parts();
+impl<S, M> ServerService<S, M> {
+    /// Starts the call for this request (HTTP or gRPC), preparing the request body.
+    fn start<B>(
+        &self,
+        parts: &mut http::request::Parts,
+    ) -> (Option<ServerCall>, Option<ByteCounter>)
+    where
+        M: RequestBodyMode<B>,
+    {
         let layer = &self.layer;
-
-        // Nested inside another towerlight server layer (which left a route slot for us): that
-        // layer owns the telemetry; just tell it the route if we know it.
-        if let Some(slot) = parts.extensions.get::<RouteSlot>() {
-            if let Some(route) = (layer.route)(&parts) {
-                slot.set(&route);
-            }
-            let req = Request::from_parts(parts, M::wrap(body, None));
-            return ResponseFuture::new(self.inner.call(req), None);
+        let peer = (layer.peer)(parts);
+        let grpc = match (&layer.http, &layer.grpc) {
+            (Some(_), Some(_)) => is_grpc(&parts.headers),
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if let (true, Some(inst)) = (grpc, &layer.grpc) {
+            let counter = (M::counts() && inst.message_events()).then(ByteCounter::default);
+            let info = RpcRequestInfo {
+                peer,
+                request_body: counter.clone(),
+                target: None,
+            };
+            return (
+                Some(ServerCall::Grpc(inst.start_server(parts, info))),
+                counter,
+            );
         }
-
-        let route = (layer.route)(&parts);
+        let Some(inst) = &layer.http else {
+            return (None, None);
+        };
+        let route = (layer.route)(parts);
         let route_slot = if route.is_none() && layer.late_route {
             let slot = RouteSlot::default();
             parts.extensions.insert(slot.clone());
@@ -76,19 +84,53 @@ where
         } else {
             None
         };
-        let counter = (M::counts() && layer.inst.counts_body_sizes()).then(ByteCounter::default);
+        let counter = (M::counts() && inst.counts_body_sizes()).then(ByteCounter::default);
         let info = RequestInfo {
             route,
             route_slot,
-            peer: (layer.peer)(&parts),
+            peer,
             request_bytes: counter.clone(),
         };
-        let call = layer.inst.start(&parts, info);
+        (Some(ServerCall::Http(inst.start(parts, info))), counter)
+    }
+}
+
+impl<S, M, B, ResBody> Service<Request<B>> for ServerService<S, M>
+where
+    M: RequestBodyMode<B>,
+    S: Service<Request<M::Body>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
+{
+    type Response = Response<InstrumentedBody<ResBody, ServerCall>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, S::Error, ServerCall>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
+
+        // Nested inside another towerlight server layer (which left a route slot for us): that
+        // layer owns the telemetry; just tell it the route if we know it.
+        if let Some(slot) = parts.extensions.get::<RouteSlot>() {
+            if let Some(route) = (self.layer.route)(&parts) {
+                slot.set(&route);
+            }
+            let req = Request::from_parts(parts, M::wrap(body, None));
+            return ResponseFuture::new(self.inner.call(req), None);
+        }
+
+        let (call, counter) = self.start::<B>(&mut parts);
         let req = Request::from_parts(parts, M::wrap(body, counter));
-        let future = {
-            let _attached = call.context().clone().attach();
-            self.inner.call(req)
+        let future = match &call {
+            Some(call) => {
+                let _attached = crate::body::CallObserver::context(call).clone().attach();
+                self.inner.call(req)
+            }
+            None => self.inner.call(req),
         };
-        ResponseFuture::new(future, Some(call))
+        ResponseFuture::new(future, call)
     }
 }

@@ -1,4 +1,4 @@
-//! The response future of [`HttpServerService`](super::HttpServerService).
+//! The response future every instrumented service returns, server or client.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -8,22 +8,21 @@ use std::task::{ready, Context as TaskContext, Poll};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use super::instrument::HttpServerCall;
-use crate::body::{error_type_of, CallObserver, InstrumentedBody, UnwindGuard};
+use crate::body::{error_type_of, InstrumentedBody, ResponseObserver, UnwindGuard};
 
 pin_project! {
-    /// Polls the inner service with the request's context current; hands the call over to the
+    /// Polls the inner service with the call's context current; hands the call over to the
     /// response body, or ends it on error, panic or drop (= cancelled).
-    pub struct ResponseFuture<F, E> {
+    pub struct ResponseFuture<F, E, C: ResponseObserver> {
         #[pin]
         inner: F,
-        call: Option<HttpServerCall>,
+        call: Option<C>,
         _error: PhantomData<fn() -> E>,
     }
 }
 
-impl<F, E> ResponseFuture<F, E> {
-    pub(crate) fn new(inner: F, call: Option<HttpServerCall>) -> Self {
+impl<F, E, C: ResponseObserver> ResponseFuture<F, E, C> {
+    pub(crate) fn new(inner: F, call: Option<C>) -> Self {
         ResponseFuture {
             inner,
             call,
@@ -32,12 +31,13 @@ impl<F, E> ResponseFuture<F, E> {
     }
 }
 
-impl<F, E, B> Future for ResponseFuture<F, E>
+impl<F, E, B, C> Future for ResponseFuture<F, E, C>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body,
+    C: ResponseObserver,
 {
-    type Output = Result<Response<InstrumentedBody<B, HttpServerCall>>, E>;
+    type Output = Result<Response<InstrumentedBody<B, C>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -54,7 +54,7 @@ where
                 }
                 if body.is_end_stream() {
                     if let Some(c) = call.take() {
-                        CallObserver::end(c);
+                        c.end();
                     }
                 }
                 Ok(Response::from_parts(

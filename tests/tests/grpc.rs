@@ -1,0 +1,519 @@
+//! gRPC over loopback: a real tonic server with `towerlight_tonic::server()`, a real tonic client
+//! through `towerlight_tonic::client()`, in-memory exporters.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::{Array, Value};
+use opentelemetry_sdk::trace::SpanData;
+use towerlight::SemconvMode;
+use towerlight_tests::grpc_harness::{client, echo, serve_grpc, SERVICE};
+use towerlight_tests::proto::EchoRequest;
+use towerlight_tests::{attr_map, Telemetry};
+
+fn s(v: &str) -> Value {
+    Value::from(v.to_owned())
+}
+
+fn attrs(span: &SpanData) -> BTreeMap<String, Value> {
+    attr_map(&span.attributes)
+}
+
+fn method(name: &str) -> String {
+    format!("{SERVICE}/{name}")
+}
+
+/// Server and client spans of one call (waits for both).
+async fn pair(t: &Telemetry) -> (SpanData, SpanData) {
+    let server = t.wait_spans(SpanKind::Server, 1).await.remove(0);
+    let client = t.wait_spans(SpanKind::Client, 1).await.remove(0);
+    (server, client)
+}
+
+fn duration(span: &SpanData) -> Duration {
+    span.end_time.duration_since(span.start_time).unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unary_ok_spans_metrics_and_propagation() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+    let reply = c.unary(echo("hi", 0, 0, "")).await.unwrap().into_inner();
+    assert_eq!(reply.message, "hi");
+
+    let (srv, cli) = pair(&t).await;
+    let port = i64::from(server.addr.port());
+    assert_eq!(srv.name, method("Unary"));
+    assert_eq!(cli.name, method("Unary"));
+    assert_eq!(srv.status, Status::Unset);
+    assert_eq!(cli.status, Status::Unset);
+    // One trace: client span → server span.
+    assert_eq!(srv.span_context.trace_id(), cli.span_context.trace_id());
+    assert_eq!(srv.parent_span_id, cli.span_context.span_id());
+    assert!(srv.parent_span_is_remote);
+
+    let a = attrs(&srv);
+    let peer_port = a["network.peer.port"].clone();
+    assert!(matches!(peer_port, Value::I64(p) if p > 0));
+    assert_eq!(
+        a,
+        [
+            ("rpc.system.name", s("grpc")),
+            ("rpc.method", s(&method("Unary"))),
+            ("rpc.response.status_code", s("OK")),
+            ("server.address", s("127.0.0.1")),
+            ("server.port", Value::I64(port)),
+            ("network.peer.address", s("127.0.0.1")),
+            ("network.peer.port", peer_port),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    );
+    assert_eq!(
+        attrs(&cli),
+        [
+            ("rpc.system.name", s("grpc")),
+            ("rpc.method", s(&method("Unary"))),
+            ("rpc.response.status_code", s("OK")),
+            ("server.address", s("127.0.0.1")),
+            ("server.port", Value::I64(port)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    );
+
+    let m = t.metrics();
+    assert_eq!(m.unit("rpc.server.call.duration"), "s");
+    let sp = m.histogram("rpc.server.call.duration");
+    assert_eq!(sp.len(), 1);
+    assert_eq!(sp[0].count, 1);
+    assert_eq!(sp[0].bounds[0], 0.005);
+    assert_eq!(
+        sp[0].attributes,
+        [
+            ("rpc.system.name", s("grpc")),
+            ("rpc.method", s(&method("Unary"))),
+            ("rpc.response.status_code", s("OK")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    );
+    let cp = m.histogram("rpc.client.call.duration");
+    assert_eq!(cp.len(), 1);
+    assert_eq!(cp[0].attributes["server.address"], s("127.0.0.1"));
+    assert_eq!(cp[0].attributes["server.port"], Value::I64(port));
+    assert_eq!(cp[0].attributes["rpc.response.status_code"], s("OK"));
+    // Nothing HTTP about a gRPC call.
+    assert!(!m.has("http.server.request.duration"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn handler_sees_the_server_span_as_current() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+    let reply = c
+        .unary(echo("context", 0, 0, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let (srv, _) = pair(&t).await;
+    let expected = format!(
+        "trace={} span={}",
+        srv.span_context.trace_id(),
+        srv.span_context.span_id()
+    );
+    assert!(reply.message.starts_with(&expected), "{}", reply.message);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn status_in_trailers_after_stream() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+    let mut stream = c
+        .server_stream(echo("x", 2, 0, "trailers"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = 0;
+    let err = loop {
+        match stream.message().await {
+            Ok(Some(_)) => got += 1,
+            Ok(None) => panic!("expected an error status"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(got, 2);
+    assert_eq!(err.code(), tonic::Code::Internal);
+    let (srv, cli) = pair(&t).await;
+    for span in [&srv, &cli] {
+        assert_eq!(span.status, Status::error(""), "{:?}", span.span_kind);
+        let a = attrs(span);
+        assert_eq!(a["rpc.response.status_code"], s("INTERNAL"));
+        assert_eq!(a["error.type"], s("INTERNAL"));
+    }
+    let p = t.metrics().histogram("rpc.server.call.duration");
+    assert_eq!(p[0].attributes["rpc.response.status_code"], s("INTERNAL"));
+    assert_eq!(p[0].attributes["error.type"], s("INTERNAL"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn trailers_only_status_not_an_error_on_the_server() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+    let err = c.unary(echo("x", 0, 0, "trailers_only")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let (srv, cli) = pair(&t).await;
+    // NOT_FOUND is the client's problem: unset on the server, an error on the client.
+    assert_eq!(srv.status, Status::Unset);
+    let sa = attrs(&srv);
+    assert_eq!(sa["rpc.response.status_code"], s("NOT_FOUND"));
+    assert!(!sa.contains_key("error.type"));
+    assert_eq!(cli.status, Status::error(""));
+    assert_eq!(attrs(&cli)["error.type"], s("NOT_FOUND"));
+    // The same for a streaming call answered trailers-only.
+    let err = c
+        .server_stream(echo("x", 3, 0, "unavailable"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable);
+    let servers = t.wait_spans(SpanKind::Server, 2).await;
+    let streamed = servers
+        .iter()
+        .find(|s| s.name == method("ServerStream"))
+        .unwrap();
+    assert_eq!(
+        attrs(streamed)["rpc.response.status_code"],
+        s("UNAVAILABLE")
+    );
+    assert_eq!(streamed.status, Status::error(""));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unimplemented_method_is_other() {
+    for known in [false, true] {
+        let t = Telemetry::new();
+        let mut config = t.config();
+        if known {
+            let methods = towerlight_tonic::known_methods_from_descriptor(
+                towerlight_tests::proto::DESCRIPTOR,
+            )
+            .unwrap();
+            assert!(methods.contains(&method("Bidi")));
+            config = config.known_rpc_methods(methods);
+        }
+        let server = serve_grpc(config).await;
+        let channel = tower::ServiceBuilder::new()
+            .layer(towerlight_tonic::client_with(t.config()))
+            .service(towerlight_tests::grpc_harness::channel(server.addr).await);
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static("/towerlight.test.v1.Echo/Missing");
+        let codec = tonic_prost::ProstCodec::<EchoRequest, EchoRequest>::default();
+        let err = grpc
+            .unary(tonic::Request::new(echo("x", 0, 0, "")), path, codec)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unimplemented);
+        let (srv, cli) = pair(&t).await;
+        assert_eq!(srv.name, "grpc", "known={known}");
+        let a = attrs(&srv);
+        assert_eq!(a["rpc.method"], s("_OTHER"));
+        assert_eq!(a["rpc.method_original"], s(&method("Missing")));
+        assert_eq!(a["rpc.response.status_code"], s("UNIMPLEMENTED"));
+        assert_eq!(a["error.type"], s("UNIMPLEMENTED"));
+        assert_eq!(srv.status, Status::error(""));
+        // The client knows what it called.
+        assert_eq!(cli.name, method("Missing"));
+        let p = t.metrics().histogram("rpc.server.call.duration");
+        assert_eq!(p[0].attributes["rpc.method"], s("_OTHER"));
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn panic_in_handler() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+    let err = c.unary(echo("x", 0, 0, "panic")).await.unwrap_err();
+    assert_ne!(err.code(), tonic::Code::Ok);
+    let (srv, cli) = pair(&t).await;
+    assert_eq!(srv.status, Status::error(""));
+    let a = attrs(&srv);
+    assert_eq!(a["error.type"], s("panic"));
+    assert_eq!(a["rpc.response.status_code"], s("INTERNAL"));
+    assert_eq!(cli.status, Status::error(""));
+    // The server keeps serving.
+    assert_eq!(
+        c.unary(echo("ok", 0, 0, ""))
+            .await
+            .unwrap()
+            .into_inner()
+            .message,
+        "ok"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn deadline_exceeded_on_both_sides() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+    let mut req = tonic::Request::new(echo("slow", 0, 500, ""));
+    req.set_timeout(Duration::from_millis(50));
+    let started = Instant::now();
+    let err = c.unary(req).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "the deadline cut the call"
+    );
+    assert_ne!(err.code(), tonic::Code::Ok);
+    let (srv, cli) = pair(&t).await;
+    for span in [&srv, &cli] {
+        let a = attrs(span);
+        assert_eq!(
+            a["rpc.response.status_code"],
+            s("DEADLINE_EXCEEDED"),
+            "{:?}",
+            span.span_kind
+        );
+        assert_eq!(a["error.type"], s("DEADLINE_EXCEEDED"));
+        assert_eq!(span.status, Status::error(""));
+        assert!(duration(span) < Duration::from_millis(400));
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn client_cancels_a_stream() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+    let mut stream = c
+        .server_stream(echo("x", 1000, 10, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.message().await.unwrap().unwrap();
+    stream.message().await.unwrap().unwrap();
+    drop(stream);
+    let (srv, cli) = pair(&t).await;
+    assert_eq!(attrs(&cli)["rpc.response.status_code"], s("CANCELLED"));
+    assert_eq!(cli.status, Status::error(""));
+    let a = attrs(&srv);
+    assert_eq!(a["rpc.response.status_code"], s("CANCELLED"));
+    // CANCELLED is not the server's fault.
+    assert_eq!(srv.status, Status::Unset);
+    assert!(!a.contains_key("error.type"));
+    assert!(
+        duration(&srv) < Duration::from_secs(5),
+        "not left in flight"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn streams_last_the_whole_call() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+
+    // Server streaming: five replies 50 ms apart.
+    let stream = c
+        .server_stream(echo("s", 5, 50, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let replies: Vec<_> = stream.collect().await;
+    assert_eq!(replies.len(), 5);
+
+    // Client streaming: five requests 50 ms apart.
+    let outgoing = futures_util::stream::unfold(0, |i| async move {
+        if i == 5 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some((echo(&format!("m{i}"), 0, 0, ""), i + 1))
+    });
+    let reply = c.client_stream(outgoing).await.unwrap().into_inner();
+    assert_eq!(reply.index, 5);
+
+    // Bidirectional: five requests 50 ms apart, each echoed.
+    let outgoing = futures_util::stream::unfold(0, |i| async move {
+        if i == 5 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some((echo(&format!("b{i}"), 0, 0, ""), i + 1))
+    });
+    let replies: Vec<_> = c.bidi(outgoing).await.unwrap().into_inner().collect().await;
+    assert_eq!(replies.len(), 5);
+
+    let servers = t.wait_spans(SpanKind::Server, 3).await;
+    let clients = t.wait_spans(SpanKind::Client, 3).await;
+    for name in ["ServerStream", "ClientStream", "Bidi"] {
+        for spans in [&servers, &clients] {
+            let span = spans.iter().find(|s| s.name == method(name)).unwrap();
+            assert!(
+                duration(span) >= Duration::from_millis(240),
+                "{name} {:?} lasted {:?}",
+                span.span_kind,
+                duration(span)
+            );
+            assert_eq!(attrs(span)["rpc.response.status_code"], s("OK"));
+        }
+    }
+    let m = t.metrics();
+    let points = m.histogram("rpc.server.call.duration");
+    assert_eq!(points.len(), 3);
+    assert!(points.iter().all(|p| p.sum >= 0.24), "{points:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn message_events_and_metadata_are_opt_in() {
+    let t = Telemetry::new();
+    let config = t
+        .config()
+        .rpc_message_events(true)
+        .capture_request_metadata(["x-tenant", "authorization"])
+        .capture_response_metadata(["grpc-status"]);
+    let server = serve_grpc(config.clone()).await;
+    let mut c = client(server.addr, config).await;
+    let mut req = tonic::Request::new(echo("hello", 2, 0, ""));
+    req.metadata_mut()
+        .insert("x-tenant", "acme".parse().unwrap());
+    req.metadata_mut()
+        .insert("authorization", "Bearer secret".parse().unwrap());
+    let replies: Vec<_> = c
+        .server_stream(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
+    assert_eq!(replies.len(), 2);
+    let (srv, cli) = pair(&t).await;
+    let a = attrs(&srv);
+    let strings = |v: &[&str]| {
+        Value::Array(Array::String(
+            v.iter().map(|s| (*s).to_owned().into()).collect(),
+        ))
+    };
+    assert_eq!(a["rpc.request.metadata.x-tenant"], strings(&["acme"]));
+    assert_eq!(
+        a["rpc.request.metadata.authorization"],
+        strings(&["REDACTED"])
+    );
+    assert_eq!(a["rpc.response.metadata.grpc-status"], strings(&["0"]));
+    let events = |span: &SpanData| -> Vec<(String, i64)> {
+        span.events
+            .iter()
+            .filter(|e| e.name == "rpc.message")
+            .map(|e| {
+                let m = attr_map(&e.attributes);
+                (
+                    m["rpc.message.type"].as_str().into_owned(),
+                    match m["rpc.message.id"] {
+                        Value::I64(id) => id,
+                        _ => -1,
+                    },
+                )
+            })
+            .collect()
+    };
+    let mut server_events = events(&srv);
+    server_events.sort();
+    assert_eq!(
+        server_events,
+        vec![
+            ("RECEIVED".to_owned(), 1),
+            ("SENT".to_owned(), 1),
+            ("SENT".to_owned(), 2)
+        ]
+    );
+    let mut client_events = events(&cli);
+    client_events.sort();
+    assert_eq!(
+        client_events,
+        vec![
+            ("RECEIVED".to_owned(), 1),
+            ("RECEIVED".to_owned(), 2),
+            ("SENT".to_owned(), 1)
+        ]
+    );
+    let sent = srv
+        .events
+        .iter()
+        .find(|e| attr_map(&e.attributes)["rpc.message.type"].as_str() == "SENT");
+    let size = attr_map(&sent.unwrap().attributes)["rpc.message.uncompressed_size"].clone();
+    assert!(matches!(size, Value::I64(n) if n > 0));
+
+    // Off by default.
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+    c.unary(echo("x", 0, 0, "")).await.unwrap();
+    let (srv, cli) = pair(&t).await;
+    assert!(srv.events.is_empty() && cli.events.is_empty());
+    assert!(attrs(&srv)
+        .keys()
+        .all(|k| !k.starts_with("rpc.request.metadata")));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rpc_dup_adds_old_names() {
+    let t = Telemetry::new();
+    let config = t.config().semconv(SemconvMode::parse("rpc/dup"));
+    let server = serve_grpc(config.clone()).await;
+    let mut c = client(server.addr, config).await;
+    c.unary(echo("x", 0, 0, "trailers_only")).await.unwrap_err();
+    let (srv, _) = pair(&t).await;
+    let a = attrs(&srv);
+    assert_eq!(a["rpc.system"], s("grpc"));
+    assert_eq!(a["rpc.system.name"], s("grpc"));
+    assert_eq!(a["rpc.service"], s(SERVICE));
+    assert_eq!(a["rpc.grpc.status_code"], Value::I64(5));
+    assert_eq!(a["rpc.response.status_code"], s("NOT_FOUND"));
+    let m = t.metrics();
+    assert_eq!(m.unit("rpc.server.duration"), "ms");
+    let old = m.histogram("rpc.server.duration");
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].attributes["rpc.method"], s("Unary"));
+    assert_eq!(old[0].attributes["rpc.service"], s(SERVICE));
+    assert_eq!(old[0].attributes["rpc.grpc.status_code"], Value::I64(5));
+    assert_eq!(m.histogram("rpc.client.duration").len(), 1);
+    let new = m.histogram("rpc.server.call.duration");
+    assert!((old[0].sum / 1000.0 - new[0].sum).abs() < 1e-6);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn interceptor_only_injects_the_current_context() {
+    use opentelemetry::context::FutureExt as _;
+    use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let channel = towerlight_tests::grpc_harness::channel(server.addr).await;
+    let injector =
+        towerlight_tonic::ContextInjector::with_propagator(towerlight::Propagator::w3c());
+    let mut c =
+        towerlight_tests::proto::echo_client::EchoClient::with_interceptor(channel, injector);
+    let parent = t.tracer_provider.tracer("test").start("caller");
+    let parent_cx = opentelemetry::Context::current_with_span(parent);
+    let parent_sc = parent_cx.span().span_context().clone();
+    c.unary(echo("x", 0, 0, ""))
+        .with_context(parent_cx.clone())
+        .await
+        .unwrap();
+    let srv = t.wait_spans(SpanKind::Server, 1).await.remove(0);
+    assert_eq!(srv.span_context.trace_id(), parent_sc.trace_id());
+    assert_eq!(srv.parent_span_id, parent_sc.span_id());
+    // No client span: the interceptor only propagates.
+    assert!(t.spans().iter().all(|s| s.span_kind != SpanKind::Client));
+    parent_cx.span().end();
+}
