@@ -16,7 +16,6 @@ use towerlight::Config;
 
 use crate::{describe_current_context, Harness, TestServer};
 
-
 /// Axum under test.
 pub struct AxumHarness;
 

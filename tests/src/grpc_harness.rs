@@ -43,7 +43,9 @@ fn replies(req: EchoRequest) -> ReplyStream {
         let count = req.count;
         async move {
             if i < count {
-                tokio::time::sleep(delay).await;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
                 Some((Ok(EchoReply { message, index: i }), i + 1))
             } else if i == count && fail_after {
                 Some((Err(Status::internal("failed after the replies")), i + 1))
@@ -60,7 +62,9 @@ impl Echo for EchoService {
     async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
         let req = request.into_inner();
         fail_early(&req)?;
-        tokio::time::sleep(Duration::from_millis(u64::from(req.delay_ms))).await;
+        if req.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(u64::from(req.delay_ms))).await;
+        }
         if req.fail_with == "trailers" {
             return Err(Status::internal("failed"));
         }
