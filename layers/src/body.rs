@@ -43,8 +43,20 @@ pub trait ResponseObserver: CallObserver {
 /// Finishes the call as panicked if it is dropped while the thread unwinds.
 ///
 /// Put around each poll of user code: when the poll panics, the call is ended with
-/// `error.type = "panic"` right then, whoever catches the panic further up.
-pub(crate) struct UnwindGuard<'a, O: CallObserver>(pub(crate) &'a mut Option<O>);
+/// `error.type = "panic"` right then, whoever catches the panic further up (a `catch_unwind`
+/// keeps the future alive, so waiting for its `Drop` would misreport the panic as a
+/// cancellation).
+///
+/// ```
+/// use towerlight::body::{CallObserver, UnwindGuard};
+///
+/// fn poll_user_code<O: CallObserver>(call: &mut Option<O>, user_code: impl FnOnce()) {
+///     let guard = UnwindGuard(call);
+///     user_code(); // if this panics, `guard` ends the call as panicked
+///     drop(guard);
+/// }
+/// ```
+pub struct UnwindGuard<'a, O: CallObserver>(pub &'a mut Option<O>);
 
 impl<O: CallObserver> Drop for UnwindGuard<'_, O> {
     fn drop(&mut self) {
@@ -73,7 +85,8 @@ pin_project! {
 }
 
 impl<B, O: CallObserver> InstrumentedBody<B, O> {
-    pub(crate) fn new(inner: B, call: Option<O>) -> Self {
+    /// Wraps `inner`; `call` (if any) is finished when the body ends, fails or is dropped.
+    pub fn new(inner: B, call: Option<O>) -> Self {
         InstrumentedBody { inner, call }
     }
 }
@@ -156,7 +169,8 @@ impl ByteCounter {
         self.0.bytes.load(Ordering::Relaxed)
     }
 
-    fn add<D: Buf>(&self, data: &D) {
+    /// Counts a data frame (and reads its gRPC framing when message events are on).
+    pub fn add<D: Buf>(&self, data: &D) {
         self.0
             .bytes
             .fetch_add(data.remaining() as u64, Ordering::Relaxed);

@@ -28,7 +28,10 @@ mod trust;
 pub use config::{Config, KnownMethods, SemconvMode, SpanNameInput};
 pub use error::ConfigError;
 pub use grpc::{GrpcClientLayer, KnownRpcMethods};
-pub use http::{HttpServerLayer, HttpServerService, Protocol, ServerLayer, ServerService};
+pub use http::{
+    HttpClientLayer, HttpServerLayer, HttpServerService, Protocol, ResendCount, ServerLayer,
+    ServerService, UrlTemplate,
+};
 pub use propagation::Propagator;
 
 /// The OpenTelemetry crates towerlight is built on, re-exported so versions always match.

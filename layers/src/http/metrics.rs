@@ -48,7 +48,6 @@ pub(crate) struct HttpMetrics {
 
 /// Which side of the connection the metrics describe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // `Client` arrives with the HTTP client instrument.
 pub(crate) enum Side {
     Server,
     Client,

@@ -1,12 +1,14 @@
 //! HTTP: the server instrument and layer, the body rules, and the method/URL/header rules.
 
 pub(crate) mod address;
+pub mod client;
 pub(crate) mod headers;
 mod method;
 pub mod metrics;
 pub mod server;
 mod url;
 
+pub use client::{HttpClientLayer, HttpClientService, ResendCount, UrlTemplate};
 pub use server::{
     HttpServerLayer, HttpServerService, PeerAddr, Protocol, RouteSlot, ServerLayer, ServerService,
 };

@@ -34,6 +34,28 @@ pub(crate) fn redact_query<'a>(query: &'a str, sensitive: &[Box<str>]) -> Cow<'a
     Cow::Owned(out)
 }
 
+/// `url.full` for a client request: `scheme://host[:port]/path?query` with any `user:password@`
+/// removed and sensitive query values redacted. A request that carries only a path (the origin
+/// is added further down the stack) gives the path and query.
+pub(crate) fn full_url(uri: &http::Uri, sensitive: &[Box<str>]) -> String {
+    let mut out = String::with_capacity(uri.to_string().len());
+    if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+        out.push_str(scheme);
+        out.push_str("://");
+        let host_port = authority
+            .as_str()
+            .rsplit_once('@')
+            .map_or(authority.as_str(), |(_, rest)| rest);
+        out.push_str(host_port);
+    }
+    out.push_str(uri.path());
+    if let Some(q) = uri.query() {
+        out.push('?');
+        out.push_str(&redact_query(q, sensitive));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +78,21 @@ mod tests {
         );
         // Case-sensitive: `SIG` is not a listed key.
         assert_eq!(redact_query("SIG=1", &s), "SIG=1");
+    }
+
+    #[test]
+    fn full_urls_lose_credentials_and_secrets() {
+        let s = sensitive();
+        let uri: http::Uri = "https://user:pa%40ss@example.com:8443/a/b?sig=x&q=1"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            full_url(&uri, &s),
+            "https://example.com:8443/a/b?sig=REDACTED&q=1"
+        );
+        let uri: http::Uri = "http://example.com/".parse().unwrap();
+        assert_eq!(full_url(&uri, &s), "http://example.com/");
+        let uri: http::Uri = "/only/path?x=1".parse().unwrap();
+        assert_eq!(full_url(&uri, &s), "/only/path?x=1");
     }
 }

@@ -53,6 +53,12 @@ impl RequestInfo {
             ..RequestInfo::default()
         }
     }
+
+    /// Counts the request body with `counter` (for adapters that wrap the body themselves).
+    pub fn with_request_bytes(mut self, counter: Option<ByteCounter>) -> RequestInfo {
+        self.request_bytes = counter;
+        self
+    }
 }
 
 /// A place for a router to record the route it matched, for a layer that sits *outside* the
@@ -120,6 +126,12 @@ impl HttpServerInstrument {
     /// The configuration this instrument was built from.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Whether the response headers matter (captured or seen by a hook); adapters whose header
+    /// types differ from `http`'s convert them only then.
+    pub fn needs_response_headers(&self) -> bool {
+        !self.response_headers.is_empty() || self.config.response_hook.is_some()
     }
 
     /// Whether body-size metrics are on (so callers know to count request bytes).

@@ -1,0 +1,90 @@
+//! Actix-web speaks `http` 0.2; towerlight's instruments speak `http` 1. These conversions copy
+//! the request head (method, target, version, headers) once per request — the price of one
+//! instrument for every framework (see ARCHITECTURE.md).
+
+use actix_web::dev::{RequestHead, ResponseHead, ServiceRequest};
+use actix_web::http::header::HeaderMap as ActixHeaders;
+use actix_web::http::Version as ActixVersion;
+
+/// An `http` 1 method from Actix's; methods that are not valid tokens become `_OTHER`-bound
+/// extension methods byte for byte, never a panic.
+pub(crate) fn method(m: &actix_web::http::Method) -> http::Method {
+    http::Method::from_bytes(m.as_str().as_bytes()).unwrap_or(http::Method::GET)
+}
+
+pub(crate) fn version(v: ActixVersion) -> http::Version {
+    match v {
+        ActixVersion::HTTP_09 => http::Version::HTTP_09,
+        ActixVersion::HTTP_10 => http::Version::HTTP_10,
+        ActixVersion::HTTP_2 => http::Version::HTTP_2,
+        ActixVersion::HTTP_3 => http::Version::HTTP_3,
+        _ => http::Version::HTTP_11,
+    }
+}
+
+/// Copies headers; a name or value `http` 1 rejects is skipped (both crates validate the same
+/// grammar, so in practice nothing is).
+pub(crate) fn headers(from: &ActixHeaders) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(from.len());
+    for (name, value) in from.iter() {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            out.append(n, v);
+        }
+    }
+    out
+}
+
+/// The request head of an Actix request as `http` 1 parts.
+pub(crate) fn request_parts(req: &ServiceRequest) -> http::request::Parts {
+    head_parts(req.head())
+}
+
+pub(crate) fn head_parts(head: &RequestHead) -> http::request::Parts {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method(&head.method);
+    parts.uri = http::Uri::try_from(head.uri.to_string()).unwrap_or_default();
+    parts.version = version(head.version);
+    parts.headers = headers(&head.headers);
+    parts
+}
+
+/// The response head as `http` 1 parts; headers are copied only when something reads them.
+pub(crate) fn response_parts(
+    head: &ResponseHead,
+    response_headers: &ActixHeaders,
+    with_headers: bool,
+) -> http::response::Parts {
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status = http::StatusCode::from_u16(head.status.as_u16()).unwrap_or(http::StatusCode::OK);
+    parts.version = version(head.version);
+    if with_headers {
+        parts.headers = headers(response_headers);
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_and_methods_convert() {
+        let mut h = ActixHeaders::new();
+        h.append(
+            actix_web::http::header::HeaderName::from_static("x-a"),
+            actix_web::http::header::HeaderValue::from_static("1"),
+        );
+        h.append(
+            actix_web::http::header::HeaderName::from_static("x-a"),
+            actix_web::http::header::HeaderValue::from_static("2"),
+        );
+        let out = headers(&h);
+        let values: Vec<_> = out.get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
+        let m = actix_web::http::Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method(&m).as_str(), "PURGE");
+    }
+}

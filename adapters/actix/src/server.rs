@@ -1,0 +1,279 @@
+//! The `App::wrap` middleware: a thin shell that drives towerlight's HTTP server instrument.
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{ready, Context as TaskContext, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::{Error, HttpMessage};
+use bytes::Bytes;
+use futures_util::Stream;
+use pin_project_lite::pin_project;
+use towerlight::body::{ByteCounter, CallObserver, UnwindGuard};
+use towerlight::http::server::{HttpServerCall, HttpServerInstrument, RequestInfo};
+use towerlight::Config;
+
+use crate::convert::{request_parts, response_parts};
+
+/// Instruments an Actix-web app with towerlight's HTTP server instrument — the same span,
+/// attributes, metrics and propagation as the Tower layer.
+///
+/// ```no_run
+/// use actix_web::{web, App, HttpServer};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// HttpServer::new(|| {
+///     App::new()
+///         .wrap(towerlight_actix::Otel::new())
+///         .route("/users/{id}", web::get().to(|| async { "user" }))
+/// })
+/// .bind(("127.0.0.1", 8080))?
+/// .run()
+/// .await
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Otel {
+    inst: Arc<HttpServerInstrument>,
+}
+
+impl Default for Otel {
+    fn default() -> Self {
+        Otel::new()
+    }
+}
+
+impl Otel {
+    /// The middleware with the default [`Config`].
+    pub fn new() -> Otel {
+        Otel::with_config(Config::new())
+    }
+
+    /// The middleware with your [`Config`] (resolved now: build it once, outside the
+    /// `HttpServer::new` factory, and clone it in).
+    pub fn with_config(config: Config) -> Otel {
+        Otel {
+            inst: Arc::new(HttpServerInstrument::new(&config)),
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Otel
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<TracedBody<B>>;
+    type Error = Error;
+    type Transform = OtelMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(OtelMiddleware {
+            service: Rc::new(service),
+            inst: self.inst.clone(),
+        }))
+    }
+}
+
+/// The service [`Otel`] wraps around an app.
+#[derive(Debug)]
+pub struct OtelMiddleware<S> {
+    service: Rc<S>,
+    inst: Arc<HttpServerInstrument>,
+}
+
+impl<S, B> Service<ServiceRequest> for OtelMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<TracedBody<B>>;
+    type Error = Error;
+    type Future = OtelFuture<S::Future>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let parts = request_parts(&req);
+        // `match_pattern` resolves against the app's resource map: `None` for unmatched
+        // requests (the default service), never a made-up route.
+        let route = req.match_pattern().map(Arc::<str>::from);
+        let peer = req.peer_addr();
+        let counter = self.inst.counts_body_sizes().then(ByteCounter::default);
+        if let Some(counter) = &counter {
+            let payload = req.take_payload();
+            let counted: Pin<Box<dyn Stream<Item = PayloadItem>>> = Box::pin(CountedPayload {
+                inner: payload,
+                counter: counter.clone(),
+            });
+            req.set_payload(Payload::from(counted));
+        }
+        let info = RequestInfo::new(route, peer).with_request_bytes(counter);
+        let call = self.inst.start(&parts, info);
+        let future = {
+            let _attached = call.context().clone().attach();
+            self.service.call(req)
+        };
+        OtelFuture {
+            inner: future,
+            call: Some(call),
+            needs_headers: self.inst.needs_response_headers(),
+        }
+    }
+}
+
+pin_project! {
+    /// Polls the app with the request's context current and hands the call to the body.
+    pub struct OtelFuture<F> {
+        #[pin]
+        inner: F,
+        call: Option<HttpServerCall>,
+        needs_headers: bool,
+    }
+}
+
+impl<F, B> Future for OtelFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    B: MessageBody,
+{
+    type Output = Result<ServiceResponse<TracedBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _attached = this.call.as_ref().map(|c| c.context().clone().attach());
+        let guard = UnwindGuard(this.call);
+        let result = ready!(this.inner.poll(cx));
+        let slot = &mut *guard.0;
+        Poll::Ready(match result {
+            Ok(res) => {
+                let mut call = slot.take();
+                let size = res.response().body().size();
+                if let Some(c) = call.as_mut() {
+                    c.on_response(&response_parts(
+                        res.response().head(),
+                        res.response().headers(),
+                        *this.needs_headers,
+                    ));
+                }
+                let remaining = match size {
+                    BodySize::None | BodySize::Sized(0) => {
+                        if let Some(c) = call.take() {
+                            c.end();
+                        }
+                        None
+                    }
+                    BodySize::Sized(n) => Some(n),
+                    BodySize::Stream => None,
+                };
+                Ok(res.map_body(|_, body| TracedBody {
+                    inner: body,
+                    call,
+                    remaining,
+                }))
+            }
+            Err(err) => {
+                // Actix turns this error into a response further out; record what it will be.
+                if let Some(mut c) = slot.take() {
+                    let response = err.error_response();
+                    c.on_response(&response_parts(
+                        response.head(),
+                        response.headers(),
+                        *this.needs_headers,
+                    ));
+                    c.end();
+                }
+                Err(err)
+            }
+        })
+    }
+}
+
+pin_project! {
+    /// A response body that ends the request's span and metrics with its last byte.
+    pub struct TracedBody<B> {
+        #[pin]
+        inner: B,
+        call: Option<HttpServerCall>,
+        remaining: Option<u64>,
+    }
+}
+
+impl<B: MessageBody> MessageBody for TracedBody<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.inner.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.project();
+        let Some(call) = this.call.as_ref() else {
+            return this.inner.poll_next(cx);
+        };
+        let _attached = call.context().clone().attach();
+        let guard = UnwindGuard(this.call);
+        let result = this.inner.poll_next(cx);
+        let slot = &mut *guard.0;
+        match &result {
+            Poll::Pending => {}
+            Poll::Ready(Some(Ok(bytes))) => {
+                if let Some(call) = slot.as_mut() {
+                    CallObserver::on_data(call, bytes);
+                }
+                // A sized body may not be polled past its last byte.
+                if let Some(left) = this.remaining.as_mut() {
+                    *left = left.saturating_sub(bytes.len() as u64);
+                    if *left == 0 {
+                        if let Some(call) = slot.take() {
+                            call.end();
+                        }
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(call) = slot.take() {
+                    call.end_with_error(std::any::type_name::<B::Error>());
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(call) = slot.take() {
+                    call.end();
+                }
+            }
+        }
+        result
+    }
+}
+
+pin_project! {
+    /// The request payload, counted as the handler reads it.
+    struct CountedPayload {
+        #[pin]
+        inner: Payload,
+        counter: ByteCounter,
+    }
+}
+
+type PayloadItem = Result<Bytes, actix_web::error::PayloadError>;
+
+impl Stream for CountedPayload {
+    type Item = PayloadItem;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let item = ready!(this.inner.poll_next(cx));
+        if let Some(Ok(bytes)) = &item {
+            this.counter.add(bytes);
+        }
+        Poll::Ready(item)
+    }
+}

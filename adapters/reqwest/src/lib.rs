@@ -1,0 +1,107 @@
+//! # towerlight-reqwest
+//!
+//! A [`reqwest_middleware::Middleware`] that drives towerlight's HTTP client instrument: one
+//! CLIENT span and `http.client.request.duration` per request, the current context injected into
+//! the request headers, the span ended when the response body ends.
+//!
+//! ```
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(towerlight_reqwest::OtelMiddleware::new())
+//!     .build();
+//! # let _ = client;
+//! ```
+//!
+//! Put it *inside* a retry middleware (added after it) so each attempt gets its own span and
+//! `http.request.resend_count`. Name spans after a route template by adding
+//! [`towerlight::UrlTemplate`] to the request's extensions
+//! (`client.get(url).with_extension(UrlTemplate("/users/{id}".into()))`).
+
+use std::sync::Arc;
+
+use http::Extensions;
+use opentelemetry::context::FutureExt as _;
+use reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next};
+use towerlight::body::InstrumentedBody;
+use towerlight::http::client::{ClientRequestInfo, HttpClientInstrument};
+use towerlight::{Config, ResendCount, UrlTemplate};
+
+/// The towerlight middleware for `reqwest_middleware::ClientBuilder::with`.
+#[derive(Debug, Clone)]
+pub struct OtelMiddleware {
+    inst: Arc<HttpClientInstrument>,
+}
+
+impl Default for OtelMiddleware {
+    fn default() -> Self {
+        OtelMiddleware::new()
+    }
+}
+
+impl OtelMiddleware {
+    /// With the default [`Config`].
+    pub fn new() -> OtelMiddleware {
+        OtelMiddleware::with_config(Config::new())
+    }
+
+    /// With your [`Config`] (resolved now).
+    pub fn with_config(config: Config) -> OtelMiddleware {
+        OtelMiddleware {
+            inst: Arc::new(HttpClientInstrument::new(&config)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for OtelMiddleware {
+    async fn handle(
+        &self,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        // Extensions live as long as the whole middleware chain, across retries.
+        let resend_count = extensions
+            .get_or_insert_default::<ResendCount>()
+            .next_attempt();
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.method = req.method().clone();
+        parts.uri = http::Uri::try_from(req.url().as_str()).unwrap_or_default();
+        parts.version = req.version();
+        parts.headers = std::mem::take(req.headers_mut());
+        if let Some(template) = extensions.get::<UrlTemplate>() {
+            parts.extensions.insert(template.clone());
+        }
+        let info = ClientRequestInfo::new(resend_count);
+        let mut call = self.inst.start(&mut parts, info);
+        *req.headers_mut() = parts.headers;
+
+        let cx = call.context().clone();
+        let response = match next.run(req, extensions).with_context(cx).await {
+            Ok(response) => response,
+            Err(err) => {
+                call.end_with_error(error_type(&err));
+                return Err(err);
+            }
+        };
+        let response: http::Response<reqwest::Body> = response.into();
+        let (head, body) = response.into_parts();
+        call.on_response(&head);
+        let body = reqwest::Body::wrap(InstrumentedBody::new(body, Some(call)));
+        Ok(Response::from(http::Response::from_parts(head, body)))
+    }
+}
+
+/// A bounded `error.type` for reqwest's errors.
+fn error_type(err: &reqwest_middleware::Error) -> &'static str {
+    match err {
+        reqwest_middleware::Error::Reqwest(e) if e.is_timeout() => "timeout",
+        reqwest_middleware::Error::Reqwest(e) if e.is_connect() => "connect_error",
+        reqwest_middleware::Error::Reqwest(e) if e.is_redirect() => "redirect_error",
+        reqwest_middleware::Error::Reqwest(e) if e.is_body() => "body_error",
+        reqwest_middleware::Error::Reqwest(e) if e.is_decode() => "decode_error",
+        reqwest_middleware::Error::Reqwest(e) if e.is_request() => "request_error",
+        reqwest_middleware::Error::Reqwest(_) => "_OTHER",
+        reqwest_middleware::Error::Middleware(_) => "middleware_error",
+    }
+}

@@ -1,0 +1,500 @@
+//! The HTTP client instrument: the one place the HTTP client conventions live.
+//!
+//! `start(request head) → on_response(response head) → on_data* → end*`; `Drop` before a response
+//! = cancelled. The Tower layer, the reqwest middleware and the awc extension all drive it.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Buf;
+use http::HeaderMap;
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue, StringValue};
+use opentelemetry_semantic_conventions::attribute as attr;
+
+use crate::body::{ByteCounter, CallObserver, ResponseObserver};
+use crate::config::Config;
+use crate::http::address::{split_host_port, HeadScan};
+use crate::http::headers::HeaderCapture;
+use crate::http::method::MethodAttr;
+use crate::http::metrics::{HttpMetrics, Side};
+use crate::http::server::{protocol_version, CANCELLED};
+use crate::http::url::full_url;
+use crate::propagation::Propagator;
+
+/// A low-cardinality template for a client request's URL (`/users/{id}`), set by the caller as a
+/// request extension: it names the span (`GET /users/{id}`) and becomes `url.template`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlTemplate(pub Cow<'static, str>);
+
+/// How many times this request was sent before (retries and redirects), as a request extension
+/// set by the retry policy: it becomes `http.request.resend_count`.
+///
+/// Clones of a request share the count: attach one `ResendCount::default()` to the original
+/// request and every attempt made from a clone of it numbers itself.
+#[derive(Debug, Clone, Default)]
+pub struct ResendCount(Arc<AtomicU32>);
+
+impl ResendCount {
+    /// Records one more attempt and returns how many came before it.
+    pub fn next_attempt(&self) -> u32 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// What the caller knows about a request beyond its head.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ClientRequestInfo {
+    /// Times this request was sent before (0 for the first attempt).
+    pub resend_count: u32,
+    /// Counts the request body bytes sent (body-size metrics).
+    pub request_bytes: Option<ByteCounter>,
+}
+
+impl ClientRequestInfo {
+    /// Info for an attempt that `resend_count` attempts came before.
+    pub fn new(resend_count: u32) -> ClientRequestInfo {
+        ClientRequestInfo {
+            resend_count,
+            request_bytes: None,
+        }
+    }
+}
+
+/// Per-layer state of the HTTP client instrument, resolved once when the layer is built.
+pub struct HttpClientInstrument {
+    config: Config,
+    tracer: BoxedTracer,
+    propagator: Propagator,
+    metrics: HttpMetrics,
+    request_headers: HeaderCapture,
+    response_headers: HeaderCapture,
+}
+
+impl std::fmt::Debug for HttpClientInstrument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientInstrument")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClientInstrument {
+    /// Resolves `config`: tracer, propagator, metric instruments.
+    pub fn new(config: &Config) -> HttpClientInstrument {
+        let meter = config.build_meter();
+        let sensitive = |n: &http::HeaderName| config.is_sensitive_header(n);
+        HttpClientInstrument {
+            tracer: config.build_tracer(),
+            propagator: config.resolve_propagator(),
+            metrics: HttpMetrics::new(&meter, config, Side::Client),
+            request_headers: HeaderCapture::new(
+                attr::HTTP_REQUEST_HEADER,
+                &config.request_headers,
+                sensitive,
+            ),
+            response_headers: HeaderCapture::new(
+                attr::HTTP_RESPONSE_HEADER,
+                &config.response_headers,
+                sensitive,
+            ),
+            config: config.clone(),
+        }
+    }
+
+    /// Whether the response headers matter (captured or seen by a hook), so adapters convert
+    /// foreign header types only then.
+    pub fn needs_response_headers(&self) -> bool {
+        !self.response_headers.is_empty() || self.config.response_hook.is_some()
+    }
+
+    /// Whether body-size metrics are on.
+    pub fn counts_body_sizes(&self) -> bool {
+        self.metrics.request_size.is_some()
+    }
+
+    /// Starts a client call under the current context and injects it into `parts.headers`.
+    pub fn start(
+        self: &Arc<Self>,
+        parts: &mut http::request::Parts,
+        info: ClientRequestInfo,
+    ) -> HttpClientCall {
+        let parent = Context::current();
+        if let Some(filter) = &self.config.filter {
+            if !filter(parts) {
+                self.propagator.inject(&parent, &mut parts.headers);
+                return HttpClientCall {
+                    inst: self.clone(),
+                    cx: parent,
+                    state: None,
+                };
+            }
+        }
+        let config = &self.config;
+        let method = MethodAttr::new(&parts.method, &config.known_methods);
+        let scheme: &'static str = match parts.uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        let server = match parts.uri.authority() {
+            Some(a) => {
+                let host_port = a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h);
+                split_host_port(host_port)
+            }
+            None => HeadScan::new(&parts.headers).server_address(parts),
+        }
+        .map(|(host, port)| {
+            let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
+            (StringValue::from(host.to_owned()), port)
+        });
+        let template = parts.extensions.get::<UrlTemplate>().map(|t| t.0.clone());
+        let verb = if method.is_other() {
+            "HTTP"
+        } else {
+            method.as_str()
+        };
+        let default_name = match &template {
+            Some(t) => Cow::Owned(format!("{verb} {t}")),
+            None => Cow::Owned(verb.to_owned()),
+        };
+        let name = config.default_span_name(parts, template.as_deref(), default_name);
+
+        let mut attributes = Vec::with_capacity(8);
+        attributes.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD,
+            method.value.clone(),
+        ));
+        if let Some((host, port)) = &server {
+            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, host.clone()));
+            attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(*port)));
+        }
+        attributes.push(KeyValue::new(
+            attr::URL_FULL,
+            full_url(&parts.uri, &config.sensitive_query),
+        ));
+        if let Some(t) = &template {
+            attributes.push(KeyValue::new(attr::URL_TEMPLATE, t.clone()));
+        }
+        if info.resend_count > 0 {
+            attributes.push(KeyValue::new(
+                attr::HTTP_REQUEST_RESEND_COUNT,
+                i64::from(info.resend_count),
+            ));
+        }
+        let started = Instant::now();
+        let started_wall = SystemTime::now();
+        let builder = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Client)
+            .with_start_time(started_wall)
+            .with_attributes(attributes);
+        let mut span = self.tracer.build_with_context(builder, &parent);
+        let recording = opentelemetry::trace::Span::is_recording(&span);
+        let mut extra = Vec::new();
+        if let Some(hook) = &config.request_hook {
+            hook(parts, &mut extra);
+        }
+        if recording {
+            let mut more = Vec::with_capacity(4 + extra.len());
+            if let Some(original) = &method.original {
+                more.push(KeyValue::new(
+                    attr::HTTP_REQUEST_METHOD_ORIGINAL,
+                    original.clone(),
+                ));
+            }
+            self.request_headers.capture(&parts.headers, &mut more);
+            if config.semconv.http_dup {
+                #[allow(deprecated)]
+                {
+                    more.push(KeyValue::new(
+                        attr::HTTP_METHOD,
+                        parts.method.as_str().to_owned(),
+                    ));
+                    more.push(KeyValue::new(
+                        attr::HTTP_URL,
+                        full_url(&parts.uri, &config.sensitive_query),
+                    ));
+                    if let Some((host, port)) = &server {
+                        more.push(KeyValue::new(attr::NET_PEER_NAME, host.clone()));
+                        more.push(KeyValue::new(attr::NET_PEER_PORT, i64::from(*port)));
+                    }
+                }
+            }
+            more.extend(extra.iter().cloned());
+            opentelemetry::trace::Span::set_attributes(&mut span, more);
+        }
+        let cx = parent.with_span(span);
+        self.propagator.inject(&cx, &mut parts.headers);
+
+        let base: Vec<KeyValue> = {
+            let mut base = Vec::with_capacity(4);
+            base.push(KeyValue::new(
+                attr::HTTP_REQUEST_METHOD,
+                method.value.clone(),
+            ));
+            if let Some((host, port)) = &server {
+                base.push(KeyValue::new(attr::SERVER_ADDRESS, host.clone()));
+                base.push(KeyValue::new(attr::SERVER_PORT, i64::from(*port)));
+            }
+            base.push(KeyValue::new(attr::URL_SCHEME, scheme));
+            base
+        };
+        if let Some(active) = &self.metrics.active {
+            active.add(1, &base);
+        }
+        let request_size = match (&self.metrics.request_size, info.request_bytes) {
+            (None, _) => RequestSize::Off,
+            (Some(_), Some(counter)) => RequestSize::Counted(counter),
+            (Some(_), None) => RequestSize::Known(
+                parts
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok()),
+            ),
+        };
+        HttpClientCall {
+            inst: self.clone(),
+            cx,
+            state: Some(Box::new(ClientState {
+                start: started,
+                start_wall: started_wall,
+                method,
+                base,
+                status: None,
+                version: None,
+                extra,
+                recording,
+                request_size,
+                response_bytes: 0,
+            })),
+        }
+    }
+}
+
+enum RequestSize {
+    Off,
+    Counted(ByteCounter),
+    Known(Option<u64>),
+}
+
+struct ClientState {
+    start: Instant,
+    start_wall: SystemTime,
+    method: MethodAttr,
+    /// method, server.address, server.port, url.scheme: the attributes every metric carries.
+    base: Vec<KeyValue>,
+    status: Option<u16>,
+    version: Option<&'static str>,
+    extra: Vec<KeyValue>,
+    recording: bool,
+    request_size: RequestSize,
+    response_bytes: u64,
+}
+
+/// One outgoing HTTP request in flight.
+///
+/// Dropped before a response arrived = cancelled (`error.type = "cancelled"`); dropped after the
+/// response head (the caller stopped reading the body) = ended with the response's outcome.
+pub struct HttpClientCall {
+    inst: Arc<HttpClientInstrument>,
+    cx: Context,
+    state: Option<Box<ClientState>>,
+}
+
+impl std::fmt::Debug for HttpClientCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientCall")
+            .field("span_context", self.cx.span().span_context())
+            .field("finished", &self.state.is_none())
+            .finish()
+    }
+}
+
+impl HttpClientCall {
+    /// The call's context (the CLIENT span).
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Records the response head.
+    pub fn on_response(&mut self, response: &http::response::Parts) {
+        self.on_response_head(response.status, response.version, &response.headers);
+        if let Some(hook) = &self.inst.config.response_hook {
+            let mut hooked = Vec::new();
+            hook(response, &mut hooked);
+            if let Some(state) = self.state.as_mut() {
+                if state.recording && !hooked.is_empty() {
+                    self.cx.span().set_attributes(hooked.iter().cloned());
+                }
+                state.extra.extend(hooked);
+            }
+        }
+    }
+
+    /// Records the response status, version and headers (for clients whose response type is
+    /// not an `http::Response`).
+    pub fn on_response_head(
+        &mut self,
+        status: http::StatusCode,
+        version: http::Version,
+        headers: &HeaderMap,
+    ) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        state.status = Some(status.as_u16());
+        state.version = Some(protocol_version(version));
+        if state.recording {
+            let span = self.cx.span();
+            span.set_attribute(KeyValue::new(
+                attr::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status.as_u16()),
+            ));
+            span.set_attribute(KeyValue::new(
+                attr::NETWORK_PROTOCOL_VERSION,
+                protocol_version(version),
+            ));
+            if self.inst.config.semconv.http_dup {
+                #[allow(deprecated)]
+                span.set_attribute(KeyValue::new(
+                    attr::HTTP_STATUS_CODE,
+                    i64::from(status.as_u16()),
+                ));
+            }
+            let mut captured = Vec::new();
+            self.inst.response_headers.capture(headers, &mut captured);
+            if !captured.is_empty() {
+                span.set_attributes(captured);
+            }
+        }
+    }
+
+    /// Response body bytes arrived.
+    pub fn on_body_bytes(&mut self, len: u64) {
+        if let Some(state) = self.state.as_mut() {
+            state.response_bytes += len;
+        }
+    }
+
+    /// The response body ended.
+    pub fn end(mut self) {
+        self.finish(None);
+    }
+
+    /// The request failed (transport error, body error) with a bounded `error_type`.
+    pub fn end_with_error(mut self, error_type: impl Into<Cow<'static, str>>) {
+        self.finish(Some(error_type.into()));
+    }
+
+    fn finish(&mut self, error: Option<Cow<'static, str>>) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let elapsed = state.start.elapsed();
+        let error_type = error.or_else(|| match state.status {
+            Some(code) if code >= 400 => Some(Cow::Owned(code.to_string())),
+            _ => None,
+        });
+        let span = self.cx.span();
+        if state.recording {
+            if let Some(e) = &error_type {
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, e.clone()));
+                span.set_status(Status::error(""));
+            }
+        }
+        span.end_with_timestamp(state.start_wall + elapsed);
+
+        let metrics = &self.inst.metrics;
+        let mut attrs = Vec::with_capacity(state.base.len() + 4 + state.extra.len());
+        attrs.extend(state.base.iter().cloned());
+        if let Some(code) = state.status {
+            attrs.push(KeyValue::new(
+                attr::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(code),
+            ));
+        }
+        if let Some(v) = state.version {
+            attrs.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, v));
+        }
+        if let Some(e) = &error_type {
+            attrs.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
+        }
+        attrs.extend(state.extra.iter().cloned());
+        metrics.duration.record(elapsed.as_secs_f64(), &attrs);
+        if let Some(h) = &metrics.request_size {
+            let n = match &state.request_size {
+                RequestSize::Counted(c) => Some(c.get()),
+                RequestSize::Known(n) => *n,
+                RequestSize::Off => None,
+            };
+            if let Some(n) = n {
+                h.record(n, &attrs);
+            }
+        }
+        if let Some(h) = &metrics.response_size {
+            if state.status.is_some() {
+                h.record(state.response_bytes, &attrs);
+            }
+        }
+        if let Some(active) = &metrics.active {
+            active.add(-1, &state.base);
+        }
+        if let Some(old) = &metrics.old_duration {
+            #[allow(deprecated)]
+            let mut old_attrs = vec![KeyValue::new(attr::HTTP_METHOD, state.method.value.clone())];
+            #[allow(deprecated)]
+            if let Some(code) = state.status {
+                old_attrs.push(KeyValue::new(attr::HTTP_STATUS_CODE, i64::from(code)));
+            }
+            old.record(elapsed.as_secs_f64() * 1000.0, &old_attrs);
+        }
+    }
+}
+
+impl Drop for HttpClientCall {
+    fn drop(&mut self) {
+        let Some(state) = self.state.as_ref() else {
+            return;
+        };
+        if state.status.is_some() {
+            // The caller stopped reading the body: the request itself completed.
+            self.finish(None);
+        } else {
+            let outcome = if std::thread::panicking() {
+                "panic"
+            } else {
+                CANCELLED
+            };
+            self.finish(Some(Cow::Borrowed(outcome)));
+        }
+    }
+}
+
+impl ResponseObserver for HttpClientCall {
+    fn on_response(&mut self, response: &http::response::Parts) {
+        HttpClientCall::on_response(self, response);
+    }
+}
+
+impl CallObserver for HttpClientCall {
+    fn context(&self) -> &Context {
+        &self.cx
+    }
+    fn on_data<D: Buf>(&mut self, data: &D) {
+        self.on_body_bytes(data.remaining() as u64);
+    }
+    fn on_trailers(&mut self, _trailers: &HeaderMap) {}
+    fn end(self) {
+        HttpClientCall::end(self);
+    }
+    fn end_with_error(self, error_type: Cow<'static, str>) {
+        HttpClientCall::end_with_error(self, error_type);
+    }
+    fn end_with_panic(self) {
+        HttpClientCall::end_with_error(self, "panic");
+    }
+}
