@@ -2,9 +2,11 @@
 //! implements by serving the standard routes, and the HTTP server scenario table that every
 //! framework runs unchanged (see [`scenario_tests!`]).
 
+pub mod actix_harness;
 pub mod axum_harness;
 pub mod client;
 pub mod grpc_harness;
+pub mod hyper_harness;
 pub mod scenarios;
 pub mod telemetry;
 
