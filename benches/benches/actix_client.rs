@@ -1,0 +1,113 @@
+//! Per-request overhead of the Actix middleware (against the bare Actix app, both driven with
+//! `actix_web::test::call_service`, no network) and of the HTTP client layer (against the bare
+//! client: an in-memory `Service` that answers at once).
+//!
+//! `cargo bench -p towerlight-benches --bench actix_client`
+
+use std::convert::Infallible;
+
+use actix_web::{test, web, App, HttpResponse};
+use bytes::Bytes;
+use criterion::async_executor::AsyncExecutor;
+use criterion::{criterion_group, Criterion};
+use http_body_util::{BodyExt, Full};
+use opentelemetry_sdk::trace::Sampler;
+use tower::{Layer, ServiceExt};
+use towerlight::{Config, HttpClientLayer, Propagator};
+use towerlight_benches::{meter_provider, print_table, tracer_provider};
+
+/// Criterion's async driver on Actix's runtime.
+struct ActixExecutor(actix_rt::Runtime);
+
+impl AsyncExecutor for &ActixExecutor {
+    fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        self.0.block_on(future)
+    }
+}
+
+fn config() -> Config {
+    Config::new()
+        .tracer_provider(tracer_provider(Sampler::AlwaysOn))
+        .meter_provider(meter_provider())
+        .propagator(Propagator::w3c())
+}
+
+fn request() -> actix_http::Request {
+    test::TestRequest::get()
+        .uri("/users/42?page=1")
+        .insert_header(("host", "127.0.0.1:8080"))
+        .insert_header(("user-agent", "bench/1.0"))
+        .peer_addr("127.0.0.1:50000".parse().unwrap())
+        .to_request()
+}
+
+fn bench(c: &mut Criterion) {
+    let exec = ActixExecutor(actix_rt::Runtime::new().unwrap());
+    let mut group = c.benchmark_group("actix");
+    let route = || web::get().to(|| async { HttpResponse::Ok().body("user") });
+    let bare = exec
+        .0
+        .block_on(test::init_service(App::new().route("/users/{id}", route())));
+    let layered = exec.0.block_on(test::init_service(
+        App::new()
+            .wrap(towerlight_actix::Otel::with_config(config()))
+            .route("/users/{id}", route()),
+    ));
+    group.bench_function("bare", |b| {
+        b.to_async(&exec).iter(|| async {
+            let res = test::call_service(&bare, request()).await;
+            std::hint::black_box(test::read_body(res).await);
+        })
+    });
+    group.bench_function("traces+metrics", |b| {
+        b.to_async(&exec).iter(|| async {
+            let res = test::call_service(&layered, request()).await;
+            std::hint::black_box(test::read_body(res).await);
+        })
+    });
+    group.finish();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("http_client");
+    let answer = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"user"))))
+    });
+    let traced = HttpClientLayer::with_config(config()).layer(answer);
+    let req = || {
+        http::Request::get("http://127.0.0.1:8080/users/42?page=1")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    group.bench_function("bare", |b| {
+        b.to_async(&rt).iter(|| async {
+            let res = answer.oneshot(req()).await.unwrap();
+            std::hint::black_box(res.into_body().collect().await.unwrap());
+        })
+    });
+    group.bench_function("traces+metrics", |b| {
+        b.to_async(&rt).iter(|| async {
+            let res = traced.clone().oneshot(req()).await.unwrap();
+            std::hint::black_box(res.into_body().collect().await.unwrap());
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3))
+        .sample_size(50);
+    targets = bench
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    let floor = Some(("sdk_floor", "span+histogram"));
+    print_table("actix", "bare", floor, &["traces+metrics"]);
+    print_table("http_client", "bare", floor, &["traces+metrics"]);
+}
