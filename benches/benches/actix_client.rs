@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full};
 use opentelemetry_sdk::trace::Sampler;
 use tower::{Layer, ServiceExt};
 use towerlight::{Config, HttpClientLayer, Propagator};
-use towerlight_benches::{meter_provider, print_table, tracer_provider};
+use towerlight_benches::{meter_provider, tracer_provider};
 
 /// Criterion's async driver on Actix's runtime.
 struct ActixExecutor(actix_rt::Runtime);
@@ -97,17 +97,14 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(std::time::Duration::from_secs(1))
-        .measurement_time(std::time::Duration::from_secs(3))
-        .sample_size(50);
+    config = towerlight_benches::criterion_config();
     targets = bench
 }
 
 fn main() {
     benches();
-    Criterion::default().configure_from_args().final_summary();
-    let floor = Some(("sdk_floor", "span+histogram"));
-    print_table("actix", "bare", floor, &["traces+metrics"]);
-    print_table("http_client", "bare", floor, &["traces+metrics"]);
+    towerlight_benches::finish_run(&[
+        ("actix", "bare", &["traces+metrics"]),
+        ("http_client", "bare", &["traces+metrics"]),
+    ]);
 }

@@ -12,7 +12,7 @@ use prost::Message;
 use tonic::body::Body;
 use tower::{Layer, Service, ServiceExt};
 use towerlight::{Config, Propagator};
-use towerlight_benches::{meter_provider, print_table, tracer_provider};
+use towerlight_benches::{meter_provider, tracer_provider};
 use towerlight_tests::grpc_harness::{echo, EchoService};
 use towerlight_tests::proto::echo_server::EchoServer;
 
@@ -79,25 +79,22 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(std::time::Duration::from_secs(1))
-        .measurement_time(std::time::Duration::from_secs(3))
-        .sample_size(50);
+    config = towerlight_benches::criterion_config();
     targets = bench
 }
 
 fn main() {
     benches();
-    Criterion::default().configure_from_args().final_summary();
-    for label in ["unary", "stream x10"] {
-        print_table(
+    towerlight_benches::finish_run(&[
+        (
             GROUP,
-            &format!("{label} bare"),
-            Some(("sdk_floor", "span+histogram")),
-            &[
-                &format!("{label} server layer"),
-                &format!("{label} client layer"),
-            ],
-        );
-    }
+            "unary bare",
+            &["unary server layer", "unary client layer"],
+        ),
+        (
+            GROUP,
+            "stream x10 bare",
+            &["stream x10 server layer", "stream x10 client layer"],
+        ),
+    ]);
 }

@@ -15,7 +15,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::Sampler;
 use tower::ServiceExt;
 use towerlight::{Config, Propagator};
-use towerlight_benches::{meter_provider, print_table, request, tracer_provider};
+use towerlight_benches::{meter_provider, request, tracer_provider};
 
 const GROUP: &str = "http_server";
 
@@ -146,20 +146,15 @@ fn metric_attributes() -> [KeyValue; 5] {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(std::time::Duration::from_secs(1))
-        .measurement_time(std::time::Duration::from_secs(3))
-        .sample_size(50);
+    config = towerlight_benches::criterion_config();
     targets = bench
 }
 
 fn main() {
     benches();
-    Criterion::default().configure_from_args().final_summary();
-    print_table(
+    towerlight_benches::finish_run(&[(
         GROUP,
         "bare",
-        Some(("sdk_floor", "span+histogram")),
         &[
             "traces+metrics",
             "traces only",
@@ -167,5 +162,5 @@ fn main() {
             "unsampled+metrics",
             "traces+all metrics",
         ],
-    );
+    )]);
 }

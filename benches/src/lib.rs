@@ -50,6 +50,25 @@ pub fn meter_provider() -> SdkMeterProvider {
     SdkMeterProvider::builder().with_reader(reader).build()
 }
 
+/// The criterion settings every benchmark here uses: short warm-up and measurement, 50
+/// samples, so the whole suite runs in minutes on a 2-core machine.
+pub fn criterion_config() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3))
+        .sample_size(50)
+}
+
+/// Ends a run: criterion's summary, then one overhead table per `(group, bare, variants)`.
+pub fn finish_run(tables: &[(&str, &str, &[&str])]) {
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+    for (group, bare, variants) in tables {
+        print_table(group, bare, Some(("sdk_floor", "span+histogram")), variants);
+    }
+}
+
 /// Mean time (ns) criterion measured for `group/id` in this run.
 pub fn mean_ns(group: &str, id: &str) -> Option<f64> {
     let dir = std::env::var_os("CARGO_TARGET_DIR")

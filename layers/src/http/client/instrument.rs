@@ -10,7 +10,6 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Buf;
 use http::HeaderMap;
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
@@ -18,12 +17,11 @@ use opentelemetry_semantic_conventions::attribute as attr;
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::config::Config;
 use crate::http::address::{split_host_port, HeadScan};
-use crate::http::headers::HeaderCapture;
 use crate::http::method::MethodAttr;
-use crate::http::metrics::{HttpMetrics, Side};
+use crate::http::metrics::Side;
+use crate::http::resolved::Resolved;
 use crate::http::server::{protocol_version, CANCELLED};
 use crate::http::url::full_url;
-use crate::propagation::Propagator;
 
 /// A low-cardinality template for a client request's URL (`/users/{id}`), set by the caller as a
 /// request extension: it names the span (`GET /users/{id}`) and becomes `url.template`.
@@ -67,18 +65,13 @@ impl ClientRequestInfo {
 
 /// Per-layer state of the HTTP client instrument, resolved once when the layer is built.
 pub struct HttpClientInstrument {
-    config: Config,
-    tracer: BoxedTracer,
-    propagator: Propagator,
-    metrics: HttpMetrics,
-    request_headers: HeaderCapture,
-    response_headers: HeaderCapture,
+    r: Resolved,
 }
 
 impl std::fmt::Debug for HttpClientInstrument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpClientInstrument")
-            .field("config", &self.config)
+            .field("config", &self.r.config)
             .finish_non_exhaustive()
     }
 }
@@ -86,35 +79,20 @@ impl std::fmt::Debug for HttpClientInstrument {
 impl HttpClientInstrument {
     /// Resolves `config`: tracer, propagator, metric instruments.
     pub fn new(config: &Config) -> HttpClientInstrument {
-        let meter = config.build_meter();
-        let sensitive = |n: &http::HeaderName| config.is_sensitive_header(n);
         HttpClientInstrument {
-            tracer: config.build_tracer(),
-            propagator: config.resolve_propagator(),
-            metrics: HttpMetrics::new(&meter, config, Side::Client),
-            request_headers: HeaderCapture::new(
-                attr::HTTP_REQUEST_HEADER,
-                &config.request_headers,
-                sensitive,
-            ),
-            response_headers: HeaderCapture::new(
-                attr::HTTP_RESPONSE_HEADER,
-                &config.response_headers,
-                sensitive,
-            ),
-            config: config.clone(),
+            r: Resolved::new(config, Side::Client),
         }
     }
 
     /// Whether the response headers matter (captured or seen by a hook), so adapters convert
     /// foreign header types only then.
     pub fn needs_response_headers(&self) -> bool {
-        !self.response_headers.is_empty() || self.config.response_hook.is_some()
+        self.r.needs_response_headers()
     }
 
     /// Whether body-size metrics are on.
     pub fn counts_body_sizes(&self) -> bool {
-        self.metrics.request_size.is_some()
+        self.r.metrics.request_size.is_some()
     }
 
     /// Starts a client call under the current context and injects it into `parts.headers`.
@@ -124,9 +102,9 @@ impl HttpClientInstrument {
         info: ClientRequestInfo,
     ) -> HttpClientCall {
         let parent = Context::current();
-        if let Some(filter) = &self.config.filter {
+        if let Some(filter) = &self.r.config.filter {
             if !filter(parts) {
-                self.propagator.inject(&parent, &mut parts.headers);
+                self.r.propagator.inject(&parent, &mut parts.headers);
                 return HttpClientCall {
                     inst: self.clone(),
                     cx: parent,
@@ -134,7 +112,7 @@ impl HttpClientInstrument {
                 };
             }
         }
-        let config = &self.config;
+        let config = &self.r.config;
         let method = MethodAttr::new(&parts.method, &config.known_methods);
         let scheme: &'static str = match parts.uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("https") => "https",
@@ -191,7 +169,7 @@ impl HttpClientInstrument {
             .with_kind(SpanKind::Client)
             .with_start_time(started_wall)
             .with_attributes(attributes);
-        let mut span = self.tracer.build_with_context(builder, &parent);
+        let mut span = self.r.tracer.build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
         let mut extra = Vec::new();
         if let Some(hook) = &config.request_hook {
@@ -205,7 +183,7 @@ impl HttpClientInstrument {
                     original.clone(),
                 ));
             }
-            self.request_headers.capture(&parts.headers, &mut more);
+            self.r.request_headers.capture(&parts.headers, &mut more);
             if config.semconv.http_dup {
                 #[allow(deprecated)]
                 {
@@ -227,7 +205,7 @@ impl HttpClientInstrument {
             opentelemetry::trace::Span::set_attributes(&mut span, more);
         }
         let cx = parent.with_span(span);
-        self.propagator.inject(&cx, &mut parts.headers);
+        self.r.propagator.inject(&cx, &mut parts.headers);
 
         let base: Vec<KeyValue> = {
             let mut base = Vec::with_capacity(4);
@@ -242,10 +220,10 @@ impl HttpClientInstrument {
             base.push(KeyValue::new(attr::URL_SCHEME, scheme));
             base
         };
-        if let Some(active) = &self.metrics.active {
+        if let Some(active) = &self.r.metrics.active {
             active.add(1, &base);
         }
-        let request_size = match (&self.metrics.request_size, info.request_bytes) {
+        let request_size = match (&self.r.metrics.request_size, info.request_bytes) {
             (None, _) => RequestSize::Off,
             (Some(_), Some(counter)) => RequestSize::Counted(counter),
             (Some(_), None) => RequestSize::Known(
@@ -323,7 +301,7 @@ impl HttpClientCall {
     /// Records the response head.
     pub fn on_response(&mut self, response: &http::response::Parts) {
         self.on_response_head(response.status, response.version, &response.headers);
-        if let Some(hook) = &self.inst.config.response_hook {
+        if let Some(hook) = &self.inst.r.config.response_hook {
             let mut hooked = Vec::new();
             hook(response, &mut hooked);
             if let Some(state) = self.state.as_mut() {
@@ -358,7 +336,7 @@ impl HttpClientCall {
                 attr::NETWORK_PROTOCOL_VERSION,
                 protocol_version(version),
             ));
-            if self.inst.config.semconv.http_dup {
+            if self.inst.r.config.semconv.http_dup {
                 #[allow(deprecated)]
                 span.set_attribute(KeyValue::new(
                     attr::HTTP_STATUS_CODE,
@@ -366,7 +344,7 @@ impl HttpClientCall {
                 ));
             }
             let mut captured = Vec::new();
-            self.inst.response_headers.capture(headers, &mut captured);
+            self.inst.r.response_headers.capture(headers, &mut captured);
             if !captured.is_empty() {
                 span.set_attributes(captured);
             }
@@ -408,7 +386,7 @@ impl HttpClientCall {
         }
         span.end_with_timestamp(state.start_wall + elapsed);
 
-        let metrics = &self.inst.metrics;
+        let metrics = &self.inst.r.metrics;
         let mut attrs = Vec::with_capacity(state.base.len() + 4 + state.extra.len());
         attrs.extend(state.base.iter().cloned());
         if let Some(code) = state.status {

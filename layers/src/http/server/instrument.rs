@@ -10,7 +10,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use http::{HeaderMap, Version};
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
@@ -18,11 +17,10 @@ use opentelemetry_semantic_conventions::attribute as attr;
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::config::Config;
 use crate::http::address::{self, HeadScan};
-use crate::http::headers::HeaderCapture;
 use crate::http::method::MethodAttr;
-use crate::http::metrics::{HttpMetrics, Side};
+use crate::http::metrics::Side;
+use crate::http::resolved::Resolved;
 use crate::http::url::redact_query;
-use crate::propagation::Propagator;
 use crate::trust::server_parent;
 
 /// `error.type` when the client went away before the response was complete.
@@ -85,18 +83,13 @@ impl RouteSlot {
 /// Per-layer state of the HTTP server instrument: configuration, tracer, propagator and metric
 /// instruments, resolved once when the layer is built.
 pub struct HttpServerInstrument {
-    config: Config,
-    tracer: BoxedTracer,
-    propagator: Propagator,
-    metrics: HttpMetrics,
-    request_headers: HeaderCapture,
-    response_headers: HeaderCapture,
+    r: Resolved,
 }
 
 impl std::fmt::Debug for HttpServerInstrument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpServerInstrument")
-            .field("config", &self.config)
+            .field("config", &self.r.config)
             .finish_non_exhaustive()
     }
 }
@@ -104,39 +97,25 @@ impl std::fmt::Debug for HttpServerInstrument {
 impl HttpServerInstrument {
     /// Resolves `config`: looks up the tracer, the meter's instruments and the propagator.
     pub fn new(config: &Config) -> HttpServerInstrument {
-        let meter = config.build_meter();
         HttpServerInstrument {
-            tracer: config.build_tracer(),
-            propagator: config.resolve_propagator(),
-            metrics: HttpMetrics::new(&meter, config, Side::Server),
-            request_headers: HeaderCapture::new(
-                attr::HTTP_REQUEST_HEADER,
-                &config.request_headers,
-                |n| config.is_sensitive_header(n),
-            ),
-            response_headers: HeaderCapture::new(
-                attr::HTTP_RESPONSE_HEADER,
-                &config.response_headers,
-                |n| config.is_sensitive_header(n),
-            ),
-            config: config.clone(),
+            r: Resolved::new(config, Side::Server),
         }
     }
 
     /// The configuration this instrument was built from.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.r.config
     }
 
     /// Whether the response headers matter (captured or seen by a hook); adapters whose header
     /// types differ from `http`'s convert them only then.
     pub fn needs_response_headers(&self) -> bool {
-        !self.response_headers.is_empty() || self.config.response_hook.is_some()
+        self.r.needs_response_headers()
     }
 
     /// Whether body-size metrics are on (so callers know to count request bytes).
     pub fn counts_body_sizes(&self) -> bool {
-        self.metrics.request_size.is_some()
+        self.r.metrics.request_size.is_some()
     }
 
     /// Starts a call: extracts the inbound context, starts the SERVER span (unless filtered out)
@@ -147,14 +126,15 @@ impl HttpServerInstrument {
         info: RequestInfo,
     ) -> HttpServerCall {
         let inbound = self
+            .r
             .propagator
             .extract_with_context(&Context::current(), &parts.headers);
-        if let Some(filter) = &self.config.filter {
+        if let Some(filter) = &self.r.config.filter {
             if !filter(parts) {
                 return HttpServerCall::passthrough(self.clone(), inbound);
             }
         }
-        let config = &self.config;
+        let config = &self.r.config;
         let method = MethodAttr::new(&parts.method, &config.known_methods);
         let head = HeadScan::new(&parts.headers);
         let scheme = head.scheme(parts);
@@ -194,7 +174,7 @@ impl HttpServerInstrument {
             .with_start_time(started_wall)
             .with_attributes(attributes);
         builder.links = links;
-        let mut span = self.tracer.build_with_context(builder, &parent);
+        let mut span = self.r.tracer.build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
 
         let mut extra = Vec::new();
@@ -215,7 +195,7 @@ impl HttpServerInstrument {
         }
         let cx = parent.with_span(span);
 
-        if let Some(active) = &self.metrics.active {
+        if let Some(active) = &self.r.metrics.active {
             active.add(
                 1,
                 &[
@@ -224,7 +204,7 @@ impl HttpServerInstrument {
                 ],
             );
         }
-        let request_bytes = match (&self.metrics.request_size, info.request_bytes) {
+        let request_bytes = match (&self.r.metrics.request_size, info.request_bytes) {
             (None, _) => RequestBytes::Off,
             (Some(_), Some(counter)) => RequestBytes::Counted(counter),
             (Some(_), None) => RequestBytes::ContentLength(head.content_length),
@@ -270,7 +250,7 @@ impl HttpServerInstrument {
             ));
         }
         if let Some(q) = parts.uri.query() {
-            let q = redact_query(q, &self.config.sensitive_query);
+            let q = redact_query(q, &self.r.config.sensitive_query);
             out.push(KeyValue::new(attr::URL_QUERY, q.into_owned()));
         }
         let version = protocol_version(parts.version);
@@ -292,10 +272,10 @@ impl HttpServerInstrument {
                 String::from_utf8_lossy(ua.as_bytes()).into_owned(),
             ));
         }
-        if !self.request_headers.is_empty() {
-            self.request_headers.capture(&parts.headers, out);
+        if !self.r.request_headers.is_empty() {
+            self.r.request_headers.capture(&parts.headers, out);
         }
-        if self.config.semconv.http_dup {
+        if self.r.config.semconv.http_dup {
             #[allow(deprecated)]
             {
                 out.push(KeyValue::new(
@@ -306,7 +286,7 @@ impl HttpServerInstrument {
                 let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
                 let target = match target.split_once('?') {
                     Some((path, q)) => {
-                        format!("{path}?{}", redact_query(q, &self.config.sensitive_query))
+                        format!("{path}?{}", redact_query(q, &self.r.config.sensitive_query))
                     }
                     None => target.to_owned(),
                 };
@@ -415,7 +395,7 @@ impl HttpServerCall {
         let code = response.status.as_u16();
         state.status = Some(code);
         let mut hooked = Vec::new();
-        if let Some(hook) = &self.inst.config.response_hook {
+        if let Some(hook) = &self.inst.r.config.response_hook {
             hook(response, &mut hooked);
         }
         if state.recording {
@@ -424,13 +404,14 @@ impl HttpServerCall {
                 attr::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(code),
             ));
-            if self.inst.config.semconv.http_dup {
+            if self.inst.r.config.semconv.http_dup {
                 #[allow(deprecated)]
                 span.set_attribute(KeyValue::new(attr::HTTP_STATUS_CODE, i64::from(code)));
             }
-            if !self.inst.response_headers.is_empty() {
+            if !self.inst.r.response_headers.is_empty() {
                 let mut captured = Vec::new();
                 self.inst
+                    .r
                     .response_headers
                     .capture(&response.headers, &mut captured);
                 span.set_attributes(captured);
@@ -488,7 +469,7 @@ impl HttpServerCall {
         if state.recording {
             if let Some(r) = &late_route {
                 // A custom formatter decided the name at start; keep it.
-                if self.inst.config.span_name.is_none() {
+                if self.inst.r.config.span_name.is_none() {
                     span.update_name(span_name(&state.method, Some(r)));
                 }
                 span.set_attribute(KeyValue::new(
@@ -503,7 +484,7 @@ impl HttpServerCall {
         }
         span.end_with_timestamp(state.start_wall + elapsed_time);
 
-        let metrics = &self.inst.metrics;
+        let metrics = &self.inst.r.metrics;
         let mut attrs = Vec::with_capacity(7 + state.extra.len());
         attrs.push(KeyValue::new(
             attr::HTTP_REQUEST_METHOD,
