@@ -115,6 +115,7 @@ macro_rules! scenario_tests {
             unsampled_parent_propagates_without_span,
             level2_random_flag_kept,
             malformed_trace_headers_ignored,
+            invalid_utf8_headers_are_harmless,
             public_endpoint_starts_root_with_link,
             baggage_current_in_handler,
             headers_allow_listed_and_sensitive,

@@ -399,6 +399,30 @@ pub async fn malformed_trace_headers_ignored<H: Harness>() {
     }
 }
 
+/// Header values that are not UTF-8 (user agent, trace context, baggage, captured headers)
+/// never fail the request; the user agent is exported lossily.
+pub async fn invalid_utf8_headers_are_harmless<H: Harness>() {
+    let t = Telemetry::new();
+    let server = start::<H>(t.config().capture_request_headers(["x-raw"])).await;
+    let raw = |bytes: &[u8]| reqwest::header::HeaderValue::from_bytes(bytes).unwrap();
+    let res = http()
+        .get(server.url("/users/1"))
+        .header("user-agent", raw(b"agent/\xff\xfe"))
+        .header("traceparent", raw(b"00-\xff\xff-00f067aa0ba902b7-01"))
+        .header("baggage", raw(b"k=\xff"))
+        .header("x-raw", raw(b"caf\xe9"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "user:1");
+    let span = t.server_span().await;
+    let a = attrs(&span);
+    assert_eq!(a["user_agent.original"], s("agent/\u{fffd}\u{fffd}"));
+    assert_eq!(a["http.request.header.x-raw"], strings(&["caf\u{fffd}"]));
+    assert_eq!(span.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+}
+
 /// Public-endpoint mode: new root trace, linked to the inbound context.
 pub async fn public_endpoint_starts_root_with_link<H: Harness>() {
     let t = Telemetry::new();
