@@ -57,7 +57,7 @@ const BAR_WIDTH: usize = 24;
 const MAX_NAME_WIDTH: usize = 48;
 
 /// Where console output goes: one writer shared by the span and metric exporters.
-type Output = Arc<Mutex<Box<dyn Write + Send>>>;
+pub(crate) type Output = Arc<Mutex<Box<dyn Write + Send>>>;
 
 /// Whether colours should be used for standard output: a terminal, and `NO_COLOR` unset or empty
 /// (<https://no-color.org>).
@@ -65,18 +65,43 @@ pub(crate) fn stdout_wants_color(no_color: Option<&str>) -> bool {
     std::io::stdout().is_terminal() && no_color.is_none_or(str::is_empty)
 }
 
-fn stdout_output() -> Output {
-    Arc::new(Mutex::new(Box::new(std::io::stdout())))
+/// Where an exporter prints, and whether in colour.
+#[derive(Clone)]
+pub(crate) struct Sink {
+    out: Output,
+    paint: Paint,
 }
 
-fn write_out(out: &Output, text: &str) {
-    if text.is_empty() {
-        return;
+impl Sink {
+    /// Standard output, coloured when it is a terminal and `NO_COLOR` is not set.
+    fn stdout() -> Sink {
+        let no_color = std::env::var("NO_COLOR").ok();
+        Sink::new(
+            Arc::new(Mutex::new(Box::new(std::io::stdout()))),
+            stdout_wants_color(no_color.as_deref()),
+        )
     }
-    // A closed or broken stdout must not disturb the service: output errors are ignored.
-    if let Ok(mut w) = out.lock() {
-        let _ = w.write_all(text.as_bytes());
-        let _ = w.flush();
+
+    fn writer(writer: impl Write + Send + 'static, color: bool) -> Sink {
+        Sink::new(Arc::new(Mutex::new(Box::new(writer))), color)
+    }
+
+    pub(crate) fn new(out: Output, color: bool) -> Sink {
+        Sink {
+            out,
+            paint: Paint(color),
+        }
+    }
+
+    fn write(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        // A closed or broken stdout must not disturb the service: output errors are ignored.
+        if let Ok(mut w) = self.out.lock() {
+            let _ = w.write_all(text.as_bytes());
+            let _ = w.flush();
+        }
     }
 }
 
@@ -114,15 +139,14 @@ impl Paint {
 /// that has more than 1000 spans, or that is pushed out by more than 512 waiting traces is printed
 /// as it is, marked incomplete; what is still waiting at shutdown is printed then.
 pub struct ConsoleSpanExporter {
-    out: Output,
-    paint: Paint,
+    sink: Sink,
     state: Mutex<TraceBuffer>,
 }
 
 impl fmt::Debug for ConsoleSpanExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConsoleSpanExporter")
-            .field("color", &self.paint.0)
+            .field("color", &self.sink.paint.0)
             .finish_non_exhaustive()
     }
 }
@@ -157,19 +181,17 @@ impl Default for ConsoleSpanExporter {
 impl ConsoleSpanExporter {
     /// Prints to standard output, coloured when it is a terminal and `NO_COLOR` is not set.
     pub fn new() -> ConsoleSpanExporter {
-        let no_color = std::env::var("NO_COLOR").ok();
-        ConsoleSpanExporter::from_output(stdout_output(), stdout_wants_color(no_color.as_deref()))
+        ConsoleSpanExporter::from_sink(Sink::stdout())
     }
 
     /// Prints to `writer`, coloured or not.
     pub fn with_writer(writer: impl Write + Send + 'static, color: bool) -> ConsoleSpanExporter {
-        ConsoleSpanExporter::from_output(Arc::new(Mutex::new(Box::new(writer))), color)
+        ConsoleSpanExporter::from_sink(Sink::writer(writer, color))
     }
 
-    pub(crate) fn from_output(out: Output, color: bool) -> ConsoleSpanExporter {
+    pub(crate) fn from_sink(sink: Sink) -> ConsoleSpanExporter {
         ConsoleSpanExporter {
-            out,
-            paint: Paint(color),
+            sink,
             state: Mutex::new(TraceBuffer::default()),
         }
     }
@@ -262,7 +284,13 @@ impl ConsoleSpanExporter {
         traces.sort_by_key(|(spans, _)| spans.iter().map(|s| s.start_time).min());
         let mut out = String::new();
         for (spans, note) in &traces {
-            render_trace(&mut out, spans, state.service.as_deref(), *note, self.paint);
+            render_trace(
+                &mut out,
+                spans,
+                state.service.as_deref(),
+                *note,
+                self.sink.paint,
+            );
         }
         out
     }
@@ -273,14 +301,12 @@ impl SpanExporter for ConsoleSpanExporter {
         &self,
         batch: Vec<SpanData>,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        let text = self.accept(batch);
-        write_out(&self.out, &text);
+        self.sink.write(&self.accept(batch));
         std::future::ready(Ok(()))
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        let text = self.drain();
-        write_out(&self.out, &text);
+        self.sink.write(&self.drain());
         Ok(())
     }
 
@@ -584,15 +610,14 @@ fn fmt_seconds(secs: f64) -> String {
 /// It asks for cumulative temporality, so the last collection (taken at shutdown) holds the
 /// totals of the whole run.
 pub struct ConsoleMetricExporter {
-    out: Output,
-    paint: Paint,
+    sink: Sink,
     latest: Mutex<Option<(Summary, Option<String>)>>,
 }
 
 impl fmt::Debug for ConsoleMetricExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConsoleMetricExporter")
-            .field("color", &self.paint.0)
+            .field("color", &self.sink.paint.0)
             .finish_non_exhaustive()
     }
 }
@@ -606,19 +631,17 @@ impl Default for ConsoleMetricExporter {
 impl ConsoleMetricExporter {
     /// Prints to standard output, coloured when it is a terminal and `NO_COLOR` is not set.
     pub fn new() -> ConsoleMetricExporter {
-        let no_color = std::env::var("NO_COLOR").ok();
-        ConsoleMetricExporter::from_output(stdout_output(), stdout_wants_color(no_color.as_deref()))
+        ConsoleMetricExporter::from_sink(Sink::stdout())
     }
 
     /// Prints to `writer`, coloured or not.
     pub fn with_writer(writer: impl Write + Send + 'static, color: bool) -> ConsoleMetricExporter {
-        ConsoleMetricExporter::from_output(Arc::new(Mutex::new(Box::new(writer))), color)
+        ConsoleMetricExporter::from_sink(Sink::writer(writer, color))
     }
 
-    pub(crate) fn from_output(out: Output, color: bool) -> ConsoleMetricExporter {
+    pub(crate) fn from_sink(sink: Sink) -> ConsoleMetricExporter {
         ConsoleMetricExporter {
-            out,
-            paint: Paint(color),
+            sink,
             latest: Mutex::new(None),
         }
     }
@@ -644,7 +667,8 @@ impl PushMetricExporter for ConsoleMetricExporter {
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         let latest = self.latest.lock().ok().and_then(|mut l| l.take());
         if let Some((summary, service)) = latest {
-            write_out(&self.out, &summary.render(service.as_deref(), self.paint));
+            self.sink
+                .write(&summary.render(service.as_deref(), self.sink.paint));
         }
         Ok(())
     }

@@ -115,9 +115,6 @@ pub fn init() -> Result<TelemetryGuard, SetupError> {
     Setup::new().install()
 }
 
-/// Where the console exporters write.
-type ConsoleOutput = Arc<Mutex<Box<dyn Write + Send>>>;
-
 /// The setup builder: every option overrides the matching environment variable.
 ///
 /// Nothing is read until [`Setup::install`] or [`Setup::build`]; then every variable that the code
@@ -143,7 +140,7 @@ pub struct Setup {
     pub(crate) max_export_batch_size: Option<usize>,
     pub(crate) scheduled_delay: Option<Duration>,
     pub(crate) console_color: Option<bool>,
-    pub(crate) console_output: Option<ConsoleOutput>,
+    pub(crate) console_output: Option<console::Output>,
     pub(crate) tracing: bool,
     pub(crate) log_filter: Option<String>,
     #[cfg(feature = "tracing")]

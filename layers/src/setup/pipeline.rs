@@ -8,7 +8,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
-use super::console::{ConsoleMetricExporter, ConsoleSpanExporter};
+use super::console::{ConsoleMetricExporter, ConsoleSpanExporter, Sink};
 use super::error::SetupError;
 use super::guard::TelemetryGuard;
 use super::otlp::{self, ExportRuntime};
@@ -33,10 +33,13 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
     } else {
         None
     };
-    let console_output = setup
-        .console_output
-        .take()
-        .unwrap_or_else(|| Arc::new(Mutex::new(Box::new(std::io::stdout()))));
+    let console = Sink::new(
+        setup
+            .console_output
+            .take()
+            .unwrap_or_else(|| Arc::new(Mutex::new(Box::new(std::io::stdout())))),
+        settings.color,
+    );
 
     // Traces: one bounded batch pipeline per exporter.
     let mut tracer = SdkTracerProvider::builder()
@@ -65,7 +68,7 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
                     settings.console_batch.max_queue_size,
                 ));
                 tracer = tracer.with_span_processor(BoundedProcessor::new(
-                    ConsoleSpanExporter::from_output(console_output.clone(), settings.color),
+                    ConsoleSpanExporter::from_sink(console.clone()),
                     settings.console_batch,
                     s.clone(),
                 ));
@@ -92,12 +95,9 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
             }
             (Exporter::Console, ..) => {
                 meter = meter.with_reader(
-                    PeriodicReader::builder(ConsoleMetricExporter::from_output(
-                        console_output.clone(),
-                        settings.color,
-                    ))
-                    .with_interval(settings.metric_interval)
-                    .build(),
+                    PeriodicReader::builder(ConsoleMetricExporter::from_sink(console.clone()))
+                        .with_interval(settings.metric_interval)
+                        .build(),
                 );
             }
             #[cfg(feature = "prometheus")]

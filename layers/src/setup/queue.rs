@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::{AsyncInstrument, Meter};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{
@@ -286,6 +286,22 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     }
 }
 
+/// Observes a success count under `attrs` and each failure count under `attrs` plus its
+/// `error.type`, the shape of the conventions' `processed` and `exported` counters.
+fn observe_outcomes(
+    obs: &dyn AsyncInstrument<u64>,
+    attrs: &[KeyValue],
+    ok: u64,
+    failures: &[(&'static str, u64)],
+) {
+    obs.observe(ok, attrs);
+    for (error_type, n) in failures {
+        let mut with_error = attrs.to_vec();
+        with_error.push(KeyValue::new(ERROR_TYPE, *error_type));
+        obs.observe(*n, &with_error);
+    }
+}
+
 /// Publishes the counters of every span pipeline as observable instruments on `meter`.
 pub(crate) fn register_metrics(meter: &Meter, all: Vec<Arc<QueueStats>>) {
     if all.is_empty() {
@@ -311,11 +327,9 @@ pub(crate) fn register_metrics(meter: &Meter, all: Vec<Arc<QueueStats>>) {
         .with_description("Spans handed to the exporter, or dropped because the queue was full")
         .with_callback(move |obs| {
             for s in &stats {
-                let attrs = processor_attrs(s);
-                obs.observe(s.admitted.load(Ordering::Relaxed), &attrs);
-                let mut dropped = attrs.to_vec();
-                dropped.push(KeyValue::new(ERROR_TYPE, "queue_full"));
-                obs.observe(s.dropped(), &dropped);
+                let admitted = s.admitted.load(Ordering::Relaxed);
+                let dropped = [("queue_full", s.dropped())];
+                observe_outcomes(obs, &processor_attrs(s), admitted, &dropped);
             }
         })
         .build();
@@ -351,13 +365,8 @@ pub(crate) fn register_metrics(meter: &Meter, all: Vec<Arc<QueueStats>>) {
         .with_description("Spans the exporter sent, or failed to send")
         .with_callback(move |obs| {
             for s in &all {
-                let attrs = exporter_attrs(s);
-                obs.observe(s.exported.load(Ordering::Relaxed), &attrs);
-                for (error_type, n) in s.failed_by_type() {
-                    let mut failed = attrs.to_vec();
-                    failed.push(KeyValue::new(ERROR_TYPE, error_type));
-                    obs.observe(n, &failed);
-                }
+                let exported = s.exported.load(Ordering::Relaxed);
+                observe_outcomes(obs, &exporter_attrs(s), exported, &s.failed_by_type());
             }
         })
         .build();
