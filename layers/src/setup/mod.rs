@@ -356,8 +356,9 @@ impl Setup {
         self
     }
 
-    /// The `tracing` filter, in `RUST_LOG`'s `target=level` syntax (overrides `RUST_LOG`; default
-    /// `info`).
+    /// The `tracing` filter, in `RUST_LOG`'s `level,target=level` syntax (overrides `RUST_LOG`;
+    /// default `info,opentelemetry=warn`: the SDK crates' own informational messages are noise
+    /// to most services, their warnings and errors are not).
     pub fn log_filter(mut self, filter: impl Into<String>) -> Setup {
         self.log_filter = Some(filter.into());
         self

@@ -27,6 +27,8 @@ pub(crate) const OTEL_SEMCONV_STABILITY_OPT_IN: &str = "OTEL_SEMCONV_STABILITY_O
 pub(crate) const NO_COLOR: &str = "NO_COLOR";
 pub(crate) const RUST_LOG: &str = "RUST_LOG";
 
+/// `info`, without the SDK's own informational chatter (its warnings and errors still show).
+const DEFAULT_LOG_FILTER: &str = "info,opentelemetry=warn";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_METRIC_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_QUEUE: usize = 2048;
@@ -174,7 +176,8 @@ impl Settings {
             Some(f) => ("Setup::log_filter", f.clone()),
             None => (
                 RUST_LOG,
-                env.get(RUST_LOG).unwrap_or_else(|| "info".to_owned()),
+                env.get(RUST_LOG)
+                    .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned()),
             ),
         };
 
@@ -349,7 +352,7 @@ mod tests {
         );
         assert_eq!(s.console_batch.scheduled_delay, Duration::from_millis(500));
         assert_eq!(s.semconv, SemconvMode::STABLE);
-        assert_eq!(s.log_filter, "info");
+        assert_eq!(s.log_filter, "info,opentelemetry=warn");
         assert!(!s.color);
     }
 
