@@ -914,6 +914,8 @@ mod tests {
     use opentelemetry::InstrumentationScope;
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
 
+    use crate::setup::test_support::SharedBuf;
+
     fn span(trace: u128, id: u64, parent: u64, name: &str, start_ms: u64, end_ms: u64) -> SpanData {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         SpanData {
@@ -1059,25 +1061,6 @@ mod tests {
         match f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
             std::task::Poll::Ready(v) => v,
             std::task::Poll::Pending => panic!("console export is synchronous"),
-        }
-    }
-
-    #[derive(Clone, Default)]
-    struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-    impl SharedBuf {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
-
-    impl Write for SharedBuf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
         }
     }
 

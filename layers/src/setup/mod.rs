@@ -66,6 +66,8 @@ mod sampler;
 mod settings;
 #[cfg(feature = "tracing")]
 mod subscriber;
+#[cfg(test)]
+mod test_support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

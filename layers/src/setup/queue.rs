@@ -379,6 +379,8 @@ mod tests {
     use opentelemetry_sdk::trace::SdkTracerProvider;
     use std::sync::mpsc;
 
+    use crate::setup::test_support::SharedBuf;
+
     /// An exporter that blocks every export until told to go on, and counts what it got.
     #[derive(Debug)]
     struct Gate {
@@ -419,9 +421,24 @@ mod tests {
             .with_span_processor(processor)
             .build();
         let tracer = provider.tracer("t");
-        for _ in 0..10 {
-            tracer.start("s").end();
-        }
+        let log = SharedBuf::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(log.clone())
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..10 {
+                tracer.start("s").end();
+            }
+        });
+        // One warning for six drops: the first, then at most one per 30 s.
+        assert_eq!(
+            log.text(),
+            " WARN towerlight::setup: spans are being lost: the export queue is full or the \
+             exporter is failing (is the collector reachable?); see the otel.sdk.* metrics for \
+             counts exporter=test_span_exporter/0 dropped_queue_full=1 failed_exports=0 \
+             queue_capacity=4\n"
+        );
         // Four spans fill the queue (the gate holds the export); six are refused.
         assert_eq!(stats.admitted.load(Ordering::SeqCst), 4);
         assert_eq!(stats.dropped(), 6);

@@ -26,6 +26,7 @@ pub(crate) const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 pub(crate) const OTEL_SEMCONV_STABILITY_OPT_IN: &str = "OTEL_SEMCONV_STABILITY_OPT_IN";
 pub(crate) const NO_COLOR: &str = "NO_COLOR";
 pub(crate) const RUST_LOG: &str = "RUST_LOG";
+pub(crate) const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
 
 /// `info`, without the SDK's own informational chatter (its warnings and errors still show).
 const DEFAULT_LOG_FILTER: &str = "info,opentelemetry=warn";
@@ -74,8 +75,21 @@ impl Settings {
     pub(crate) fn resolve(setup: &Setup) -> Result<Settings, SetupError> {
         let env = Env(&*setup.lookup);
 
+        let disabled = match env.get(OTEL_SDK_DISABLED) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(SetupError::invalid(
+                    OTEL_SDK_DISABLED,
+                    v,
+                    "expected true or false",
+                ))
+            }
+        };
         let exporters = |signal: &Signal, code: &Option<Vec<Exporter>>| match code {
             Some(list) => Ok(list.clone()),
+            None if disabled => Ok(Vec::new()),
             None => match env.get(signal.exporter_var) {
                 Some(value) => parse_exporters(signal, &value),
                 None => Ok(default_exporters(signal)),
@@ -495,6 +509,23 @@ mod tests {
             .sampler(Sampler::AlwaysOn),
         );
         assert_eq!(s.traces, vec![Exporter::Console]);
+    }
+
+    #[test]
+    fn sdk_disabled_turns_every_env_exporter_off() {
+        let s = resolve(setup(&[
+            ("OTEL_SDK_DISABLED", "TRUE"),
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+        ]));
+        assert_eq!((s.traces, s.metrics, s.logs_otlp), (vec![], vec![], None));
+        // Code still decides for itself.
+        let s =
+            resolve(setup(&[("OTEL_SDK_DISABLED", "true")]).traces_exporters([Exporter::Console]));
+        assert_eq!(s.traces, vec![Exporter::Console]);
+        assert_eq!(
+            err(setup(&[("OTEL_SDK_DISABLED", "yes")])),
+            "OTEL_SDK_DISABLED=\"yes\": expected true or false"
+        );
     }
 
     #[cfg(not(feature = "prometheus"))]
