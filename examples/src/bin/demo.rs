@@ -86,8 +86,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     server.abort();
 
     // Flushing prints the traces still buffered and the request summary; it blocks, so it runs
-    // off the async workers.
-    tokio::task::spawn_blocking(move || telemetry.shutdown()).await??;
+    // off the async workers. A collector that cannot be reached is reported, not fatal.
+    if let Err(e) = tokio::task::spawn_blocking(move || telemetry.shutdown()).await? {
+        eprintln!("{e}");
+    }
     Ok(())
 }
 
