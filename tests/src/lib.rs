@@ -7,6 +7,7 @@ pub mod axum_harness;
 pub mod client;
 pub mod grpc_harness;
 pub mod hyper_harness;
+pub mod otlp_receiver;
 pub mod scenarios;
 pub mod telemetry;
 
@@ -136,4 +137,44 @@ macro_rules! scenario_tests {
             }
         )*
     };
+}
+
+/// An environment for `towerlight::setup::Setup::env_lookup`: these variables and nothing
+/// else, so tests never read or change the process environment.
+pub fn vars(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+/// A writer whose bytes a test can read back (console output, log lines).
+#[derive(Clone, Default)]
+pub struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SharedBuf {
+    type Writer = SharedBuf;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

@@ -22,6 +22,14 @@
 //! before routing), the router has not matched anything yet when the request passes the layer:
 //! add [`RecordRoute`] inside the router (`router.route_layer(RecordRoute)`) and the route is
 //! filled in when the request ends.
+//!
+//! With the `prometheus` feature, `metrics_route` serves the Prometheus registry of
+//! `towerlight::setup` at `/metrics`.
+
+#[cfg(feature = "prometheus")]
+mod metrics;
+#[cfg(feature = "prometheus")]
+pub use metrics::{metrics_route, prometheus_handler};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

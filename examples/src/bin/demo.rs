@@ -1,8 +1,11 @@
 //! The towerlight demo: an instrumented Axum service on loopback that drives a few requests at
-//! itself and prints the traces and metrics it produced. No collector needed.
+//! itself. `towerlight::setup` with nothing configured prints every trace as a tree, the log lines
+//! with their trace ids, and a request summary at exit. No collector needed.
 //!
 //! `cargo run --bin demo` runs the traffic and exits; `cargo run --bin demo -- --serve` keeps the
-//! service running and prints its URL.
+//! service running and prints its URL. The usual variables apply: with
+//! `OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318` the same run goes
+//! to a collector.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,16 +14,24 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use towerlight::setup::Setup;
 use towerlight::Config;
-use towerlight_examples::console;
 
 async fn user(Path(id): Path<u32>) -> Result<String, StatusCode> {
+    load_user(id).await.ok_or(StatusCode::NOT_FOUND)
+}
+
+/// Application code traced with `tracing`: a child span of the request, and a log line that
+/// carries the request's trace id.
+#[tracing::instrument]
+async fn load_user(id: u32) -> Option<String> {
+    tokio::time::sleep(Duration::from_millis(2)).await;
     if id == 0 {
-        return Err(StatusCode::NOT_FOUND);
+        tracing::warn!("no user 0");
+        return None;
     }
-    Ok(format!("user {id}"))
+    tracing::info!("user found");
+    Some(format!("user {id}"))
 }
 
 async fn create_order(Json(order): Json<serde_json::Value>) -> (StatusCode, String) {
@@ -47,18 +58,13 @@ fn app(config: Config) -> Router {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let serve_forever = std::env::args().any(|a| a == "--serve");
 
-    let spans = InMemorySpanExporter::default();
-    let tracer_provider = SdkTracerProvider::builder()
-        .with_simple_exporter(spans.clone())
-        .build();
-    let metrics = InMemoryMetricExporter::default();
-    let meter_provider = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(metrics.clone()).build())
-        .build();
-    let config = Config::new()
-        .tracer_provider(tracer_provider.clone())
-        .meter_provider(meter_provider.clone())
-        .opt_in_metrics(true);
+    // Everything from the OTEL_* environment; with nothing set, the console view.
+    let telemetry = Setup::new()
+        .service_name("towerlight-demo")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .with_tracing(true)
+        .install()?;
+    let config = telemetry.config().opt_in_metrics(true);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -77,19 +83,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         drive_traffic(&base).await?;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
     server.abort();
 
-    println!("== traces ==\n");
-    print!("{}", console::render_traces(&spans.get_finished_spans()?));
-    meter_provider.force_flush()?;
-    println!("== metrics ==\n");
-    print!(
-        "{}",
-        console::render_metrics(&metrics.get_finished_metrics()?)
-    );
-    tracer_provider.shutdown()?;
-    meter_provider.shutdown()?;
+    // Flushing prints the traces still buffered and the request summary; it blocks, so it runs
+    // off the async workers. A collector that cannot be reached is reported, not fatal.
+    if let Err(e) = tokio::task::spawn_blocking(move || telemetry.shutdown()).await? {
+        eprintln!("{e}");
+    }
     Ok(())
 }
 

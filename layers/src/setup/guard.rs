@@ -1,0 +1,192 @@
+//! [`TelemetryGuard`]: owns what setup built and flushes it on the way out.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+
+use super::error::ShutdownError;
+use super::otlp::ExportRuntime;
+use super::queue::QueueStats;
+use crate::{Config, Propagator, SemconvMode};
+
+/// What [`Setup`](super::Setup) built. Keep it alive as long as the service runs: dropping it
+/// force-flushes and shuts down every provider (printing the console's last traces and its
+/// request summary), and [`TelemetryGuard::shutdown`] does the same and reports failures.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let telemetry = towerlight::setup::init()?;
+/// // … serve …
+/// if let Err(e) = telemetry.shutdown() {
+///     eprintln!("{e}"); // e.g. the collector did not answer in time
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct TelemetryGuard {
+    pub(crate) tracer_provider: SdkTracerProvider,
+    pub(crate) meter_provider: SdkMeterProvider,
+    pub(crate) logger_provider: Option<SdkLoggerProvider>,
+    pub(crate) resource: Resource,
+    pub(crate) propagator: Propagator,
+    pub(crate) semconv: SemconvMode,
+    pub(crate) stats: Vec<Arc<QueueStats>>,
+    #[cfg(feature = "prometheus")]
+    pub(crate) prometheus_registry: Option<prometheus::Registry>,
+    pub(crate) shutdown_timeout: Duration,
+    /// Declared after the providers: it must outlive their final exports.
+    pub(crate) runtime: Option<ExportRuntime>,
+    pub(crate) finished: bool,
+}
+
+impl fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("resource", &self.resource)
+            .field("logs", &self.logger_provider.is_some())
+            .field("dropped_spans", &self.dropped_spans())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryGuard {
+    /// The tracer provider (also the global one after [`Setup::install`](super::Setup::install)).
+    pub fn tracer_provider(&self) -> &SdkTracerProvider {
+        &self.tracer_provider
+    }
+
+    /// The meter provider (also the global one after [`Setup::install`](super::Setup::install)).
+    pub fn meter_provider(&self) -> &SdkMeterProvider {
+        &self.meter_provider
+    }
+
+    /// The logger provider, when the OTLP logs exporter is on: hand it to a log bridge of your
+    /// choice (with [`Setup::with_tracing`](super::Setup::with_tracing), `tracing` is bridged
+    /// already).
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.logger_provider.as_ref()
+    }
+
+    /// The resource every signal carries.
+    pub fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    /// The propagator (also the global one after [`Setup::install`](super::Setup::install)).
+    pub fn propagator(&self) -> &Propagator {
+        &self.propagator
+    }
+
+    /// A layer [`Config`] that matches this setup: its tracer and meter providers, its
+    /// propagator and semantic-convention mode. Start from it and add your own options.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), towerlight::setup::SetupError> {
+    /// let telemetry = towerlight::setup::init()?;
+    /// let layer = towerlight::HttpServerLayer::with_config(telemetry.config().opt_in_metrics(true));
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn config(&self) -> Config {
+        Config::new()
+            .tracer_provider(self.tracer_provider.clone())
+            .meter_provider(self.meter_provider.clone())
+            .propagator(self.propagator.clone())
+            .semconv(self.semconv)
+    }
+
+    /// Spans lost because an export queue was full (the collector too slow or unreachable),
+    /// summed over every span exporter. Also exported as
+    /// `otel.sdk.processor.span.processed{error.type="queue_full"}`.
+    pub fn dropped_spans(&self) -> u64 {
+        self.stats.iter().map(|s| s.dropped()).sum()
+    }
+
+    /// Spans lost because their export failed (timeout, refused, rejected), summed over every
+    /// span exporter. Also exported as `otel.sdk.exporter.span.exported{error.type=…}`.
+    pub fn failed_spans(&self) -> u64 {
+        self.stats.iter().map(|s| s.failed()).sum()
+    }
+
+    /// The Prometheus registry when the `prometheus` metrics exporter is on: serve it with
+    /// [`encode_metrics`](super::encode_metrics) (or `towerlight_axum::metrics_route`).
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus_registry(&self) -> Option<&prometheus::Registry> {
+        self.prometheus_registry.as_ref()
+    }
+
+    /// Exports everything buffered now, without shutting down.
+    pub fn force_flush(&self) -> Result<(), ShutdownError> {
+        let mut failures = Vec::new();
+        let mut check = |what, r: Result<(), OTelSdkError>| {
+            if let Err(e) = r {
+                failures.push((what, e));
+            }
+        };
+        check("tracer provider", self.tracer_provider.force_flush());
+        check("meter provider", self.meter_provider.force_flush());
+        if let Some(logs) = &self.logger_provider {
+            check("logger provider", logs.force_flush());
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError { failures })
+        }
+    }
+
+    /// Flushes and shuts down every provider (traces first, so the span-loss metrics are final
+    /// when the metrics are), reporting each failure; then stops the export runtime.
+    pub fn shutdown(mut self) -> Result<(), ShutdownError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), ShutdownError> {
+        if std::mem::replace(&mut self.finished, true) {
+            return Ok(());
+        }
+        let timeout = self.shutdown_timeout;
+        let mut failures = Vec::new();
+        let mut check = |what, r: Result<(), OTelSdkError>| {
+            if let Err(e) = r {
+                failures.push((what, e));
+            }
+        };
+        // The batch processor exports what it holds when it shuts down; flushing first makes the
+        // console print complete traces before its shutdown prints the leftovers.
+        check("tracer provider", self.tracer_provider.force_flush());
+        check(
+            "tracer provider",
+            self.tracer_provider.shutdown_with_timeout(timeout),
+        );
+        // A periodic reader collects and exports once more when it shuts down.
+        check(
+            "meter provider",
+            self.meter_provider.shutdown_with_timeout(timeout),
+        );
+        if let Some(logs) = &self.logger_provider {
+            check("logger provider", logs.shutdown_with_timeout(timeout));
+        }
+        self.runtime.take();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError { failures })
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            tracing::warn!(target: "towerlight::setup", "{e}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `towerlight::setup` installing globals from the *process* environment, with the `tracing`
+//! integration. This binary has a single test: it sets process variables and installs the
+//! global providers, propagator and `tracing` subscriber, which no other test may see.
+
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceId, TraceState};
+use towerlight::setup::Setup;
+use towerlight_tests::axum_harness::AxumHarness;
+use towerlight_tests::otlp_receiver::OtlpReceiver;
+use towerlight_tests::{client, Harness, SharedBuf};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_from_process_env_with_tracing() {
+    let logs = OtlpReceiver::http().await;
+    let logs_endpoint = format!("{}/v1/logs", logs.endpoint());
+    // Edition 2021: `set_var` is safe; nothing else runs in this process yet.
+    for (k, v) in [
+        ("OTEL_SERVICE_NAME", "global-shop"),
+        ("OTEL_PROPAGATORS", "tracecontext"),
+        ("OTEL_LOGS_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", logs_endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("RUST_LOG", "info"),
+    ] {
+        std::env::set_var(k, v);
+    }
+    let console = SharedBuf::default();
+    let lines = SharedBuf::default();
+    let guard = Setup::new()
+        .console_output(console.clone())
+        .console_color(false)
+        .with_tracing(true)
+        .log_writer(lines.clone())
+        .install()
+        .unwrap();
+
+    // The global propagator is the one OTEL_PROPAGATORS names: trace context, no baggage.
+    let propagator = opentelemetry::global::get_text_map_propagator(|p| {
+        p.fields().map(str::to_owned).collect::<Vec<_>>()
+    });
+    assert_eq!(propagator, vec!["traceparent", "tracestate"]);
+
+    // A second install fails clearly: the subscriber is already set.
+    let again = Setup::new()
+        .env_lookup(|_| None)
+        .traces_exporters([])
+        .metrics_exporters([])
+        .with_tracing(true)
+        .install()
+        .unwrap_err();
+    assert!(
+        again
+            .to_string()
+            .starts_with("with_tracing(true): a global tracing subscriber is already installed"),
+        "{again}"
+    );
+
+    // Layers built with the default Config use the installed globals.
+    let server = AxumHarness::start(towerlight::Config::new()).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = client::http()
+        .get(server.url("/context"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+
+    tokio::task::spawn_blocking(move || guard.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The handler's `tracing` span (`handler.work`) is a child of the request span, printed in
+    // the request's trace by the console exporter.
+    let text = console.text();
+    let header = format!("● trace {trace_id}  global-shop  2 spans  ");
+    let at = text
+        .lines()
+        .position(|l| l.starts_with(&header))
+        .unwrap_or_else(|| panic!("no {header:?} in:\n{text}"));
+    let rows: Vec<&str> = text.lines().skip(at + 1).take(2).collect();
+    assert!(rows[0].starts_with("  GET /context  "), "{rows:?}");
+    assert!(
+        rows[1].starts_with("  └─ handler.work  internal "),
+        "{rows:?}"
+    );
+
+    // The log line of the event inside `handler.work` carries the request's trace id.
+    let log = lines.text();
+    let working = log
+        .lines()
+        .find(|l| l.ends_with("working"))
+        .unwrap_or_else(|| panic!("no `working` line in:\n{log}"));
+    assert!(
+        working.starts_with(&format!("trace_id={trace_id} span_id=")),
+        "{working}"
+    );
+
+    // And the same event reached the OTLP logs receiver, with the trace context and resource.
+    let records = logs.logs();
+    let record = records
+        .iter()
+        .find(|r| r.body == "working")
+        .unwrap_or_else(|| panic!("no `working` record in {records:#?}"));
+    assert_eq!(record.trace_id, trace_id);
+    assert_eq!(record.severity_text, "INFO");
+    assert_eq!(record.resource["service.name"], "global-shop");
+    let span_id = &working["trace_id=".len() + 32 + " span_id=".len()..][..16];
+    assert_eq!(record.span_id, span_id);
+
+    // Injecting through the global propagator writes W3C trace context.
+    let cx = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from_hex(trace_id).unwrap(),
+        opentelemetry::trace::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    ));
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+    assert_eq!(
+        carrier.get("traceparent").map(String::as_str),
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    );
+}
