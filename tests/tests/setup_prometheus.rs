@@ -93,3 +93,67 @@ async fn metrics_route_without_prometheus_says_how_to_enable_it() {
         "the Prometheus metrics exporter is not enabled (set OTEL_METRICS_EXPORTER=prometheus)\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_metrics_resource_serves_the_request_histogram() {
+    use actix_web::web;
+    let guard = Setup::new()
+        .env_lookup(vars(&[
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+        ]))
+        .build()
+        .unwrap();
+    let registry = guard.prometheus_registry().cloned();
+    assert!(registry.is_some());
+    let server = towerlight_tests::actix_harness::serve_actix(
+        move |cfg: &mut web::ServiceConfig| {
+            towerlight_tests::actix_harness::routes(cfg);
+            cfg.service(towerlight_actix::metrics_resource(registry.clone()));
+        },
+        towerlight_actix::Otel::with_config(
+            guard
+                .config()
+                .filter(|parts| parts.uri.path() != "/metrics"),
+        ),
+    );
+    let http = client::http();
+    assert_eq!(
+        http.get(server.url("/users/7"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let scrape = http.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(scrape.status(), 200);
+    let body = scrape.text().await.unwrap();
+    assert!(
+        body.lines().any(
+            |l| l.starts_with("http_server_request_duration_seconds_count{")
+                && l.contains("http_route=\"/users/{id}\"")
+                && l.ends_with(" 1")
+        ),
+        "{body}"
+    );
+    assert!(
+        !body.contains("http_route=\"/metrics\""),
+        "filtered out: {body}"
+    );
+
+    // Without the exporter: a 404 that says what to do.
+    let server = towerlight_tests::actix_harness::serve_actix(
+        |cfg: &mut web::ServiceConfig| {
+            cfg.service(towerlight_actix::metrics_resource(None));
+        },
+        towerlight_actix::Otel::with_config(towerlight::Config::new()),
+    );
+    let response = http.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("OTEL_METRICS_EXPORTER=prometheus"));
+}

@@ -23,9 +23,13 @@
 
 mod client;
 mod convert;
+#[cfg(feature = "prometheus")]
+mod metrics;
 mod server;
 
 pub use client::{AwcTracing, TracedPayload};
+#[cfg(feature = "prometheus")]
+pub use metrics::metrics_resource;
 pub use server::{Otel, OtelFuture, OtelMiddleware, TracedBody};
 
 /// `actix_web::web::block`, with the caller's OpenTelemetry context current inside the closure.
