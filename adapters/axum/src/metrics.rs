@@ -10,8 +10,10 @@ use towerlight::setup::TelemetryGuard;
 
 /// A router serving `GET /metrics` from the guard's Prometheus registry: merge it into your app.
 ///
-/// Merge it *after* `.layer(towerlight_axum::layer())` if scrapes should not be traced and
-/// counted as requests, before it if they should. When the guard has no Prometheus exporter
+/// Merge it *before* `.layer(towerlight_axum::layer())`, and leave scrapes out with
+/// [`Config::filter`](towerlight::Config::filter) if they should not be traced and counted.
+/// (Merging a router *after* `Router::layer` also swaps in an uninstrumented 404 fallback, so
+/// unmatched requests would go unseen.) When the guard has no Prometheus exporter
 /// (`OTEL_METRICS_EXPORTER` does not list `prometheus`), the route answers `404` with a message
 /// saying so, rather than failing at start-up.
 ///
@@ -22,10 +24,11 @@ use towerlight::setup::TelemetryGuard;
 /// let telemetry = towerlight::setup::Setup::new()
 ///     .metrics_exporters([towerlight::setup::Exporter::Prometheus])
 ///     .install()?;
+/// let config = telemetry.config().filter(|parts| parts.uri.path() != "/metrics");
 /// let app: Router = Router::new()
 ///     .route("/users/{id}", get(|| async { "user" }))
-///     .layer(towerlight_axum::layer_with(telemetry.config()))
-///     .merge(towerlight_axum::metrics_route(&telemetry));
+///     .merge(towerlight_axum::metrics_route(&telemetry))
+///     .layer(towerlight_axum::layer_with(config));
 /// # let _ = app;
 /// # Ok(())
 /// # }

@@ -1,89 +1,71 @@
-//! The towerlight demo: an instrumented Axum service on loopback that drives a few requests at
-//! itself. `towerlight::setup` with nothing configured prints every trace as a tree, the log lines
-//! with their trace ids, and a request summary at exit. No collector needed.
+//! The towerlight demo: three services in one process on loopback — a storefront (Axum), an
+//! inventory service (Tonic gRPC) and a billing service (Actix-web) — that call each other, so
+//! one trace crosses all three frameworks. It drives some traffic through them (successes, an
+//! error path across all three, a gRPC stream, an unmatched route) and prints what towerlight
+//! saw: every trace as a tree, log lines with their trace ids, and a request summary at exit.
+//! No collector needed.
 //!
-//! `cargo run --bin demo` runs the traffic and exits; `cargo run --bin demo -- --serve` keeps the
-//! service running and prints its URL. The usual variables apply: with
-//! `OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318` the same run goes
+//! `cargo run --bin demo -- --serve` keeps the services running and prints their URLs
+//! (including `/metrics`). The usual variables apply: with
+//! `OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317` the same run goes
 //! to a collector.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use towerlight::setup::Setup;
-use towerlight::Config;
-
-async fn user(Path(id): Path<u32>) -> Result<String, StatusCode> {
-    load_user(id).await.ok_or(StatusCode::NOT_FOUND)
-}
-
-/// Application code traced with `tracing`: a child span of the request, and a log line that
-/// carries the request's trace id.
-#[tracing::instrument]
-async fn load_user(id: u32) -> Option<String> {
-    tokio::time::sleep(Duration::from_millis(2)).await;
-    if id == 0 {
-        tracing::warn!("no user 0");
-        return None;
-    }
-    tracing::info!("user found");
-    Some(format!("user {id}"))
-}
-
-async fn create_order(Json(order): Json<serde_json::Value>) -> (StatusCode, String) {
-    let items = order.get("items").and_then(|i| i.as_u64()).unwrap_or(0);
-    (StatusCode::CREATED, format!("order for {items} item(s)"))
-}
-
-async fn fail() -> StatusCode {
-    StatusCode::SERVICE_UNAVAILABLE
-}
-
-fn app(config: Config) -> Router {
-    let api = Router::new()
-        .route("/users/{id}", get(user))
-        .route("/orders", post(create_order));
-    Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route("/fail", get(fail))
-        .nest("/api", api)
-        .layer(towerlight_axum::layer_with(config))
-}
+use towerlight::setup::{Exporter, Setup};
+use towerlight_examples::{billing, inventory, storefront};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let serve_forever = std::env::args().any(|a| a == "--serve");
 
-    // Everything from the OTEL_* environment; with nothing set, the console view.
-    let telemetry = Setup::new()
+    // Everything from the OTEL_* environment; with nothing set, the console view (and, so that
+    // `/metrics` has something to show, a Prometheus registry next to it).
+    let mut setup = Setup::new()
         .service_name("towerlight-demo")
         .service_version(env!("CARGO_PKG_VERSION"))
         .with_tracing(true)
-        .install()?;
+        .log_filter("info,opentelemetry=warn,actix_server=warn");
+    if std::env::var_os("OTEL_METRICS_EXPORTER").is_none() {
+        setup = setup.metrics_exporters([Exporter::Console, Exporter::Prometheus]);
+    }
+    let telemetry = setup.install()?;
     let config = telemetry.config().opt_in_metrics(true);
+
+    let billing = billing::start(config.clone(), telemetry.prometheus_registry().cloned());
+    let inventory_addr =
+        inventory::start(config.clone(), format!("http://{}", billing.addr)).await?;
+    let inventory = storefront::inventory_client(inventory_addr, config.clone()).await?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let app = storefront::app(config, inventory, &telemetry);
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
-            app(config).into_make_service_with_connect_info::<SocketAddr>(),
+            app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .await
     });
     let base = format!("http://{addr}");
 
     if serve_forever {
-        println!("towerlight demo listening on {base} (try {base}/api/users/7); Ctrl-C to stop");
+        println!("towerlight demo");
+        println!("  storefront (Axum)  {base}   try {base}/api/users/7, {base}/api/stock/widget");
+        println!("                     POST {base}/api/orders with {{\"id\":\"o-9\",\"items\":3}}");
+        println!("  inventory  (Tonic) http://{inventory_addr}   towerlight.demo.v1.Inventory");
+        println!("  billing    (Actix) http://{}", billing.addr);
+        println!(
+            "  metrics            {base}/metrics   http://{}/metrics",
+            billing.addr
+        );
+        println!("Ctrl-C to stop");
         tokio::signal::ctrl_c().await?;
     } else {
         drive_traffic(&base).await?;
     }
     server.abort();
+    drop(billing);
 
     // Flushing prints the traces still buffered and the request summary; it blocks, so it runs
     // off the async workers. A collector that cannot be reached is reported, not fatal.
@@ -93,8 +75,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// A few requests: success, a remote parent, a client error, a server error, an unmatched
-/// route, a redacted query, a JSON POST.
+/// The demo's traffic: a health check, users (with a remote parent and baggage), orders that
+/// succeed and fail (at the gRPC service and at billing), a gRPC stream, an unmatched route.
 async fn drive_traffic(base: &str) -> Result<(), reqwest::Error> {
     let client = reqwest::Client::new();
     client.get(format!("{base}/health")).send().await?;
@@ -109,13 +91,21 @@ async fn drive_traffic(base: &str) -> Result<(), reqwest::Error> {
         .send()
         .await?;
     client.get(format!("{base}/api/users/0")).send().await?;
-    client.get(format!("{base}/fail")).send().await?;
-    client.get(format!("{base}/nowhere")).send().await?;
+    for (id, items) in [("o-1", 3), ("o-2", 0), ("o-3", 50)] {
+        let response = client
+            .post(format!("{base}/api/orders"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"id": "{id}", "items": {items}}}"#))
+            .send()
+            .await?;
+        response.text().await?;
+    }
     client
-        .post(format!("{base}/api/orders"))
-        .header("content-type", "application/json")
-        .body(r#"{"items": 3}"#)
+        .get(format!("{base}/api/stock/widget"))
         .send()
+        .await?
+        .text()
         .await?;
+    client.get(format!("{base}/nowhere")).send().await?;
     Ok(())
 }
