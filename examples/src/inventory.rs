@@ -20,6 +20,17 @@ pub struct InventoryService {
     http: reqwest_middleware::ClientWithMiddleware,
 }
 
+impl InventoryService {
+    /// A service that charges orders at `billing` (an untraced client: see [`start`] for the
+    /// instrumented one).
+    pub fn new(billing: impl Into<String>) -> InventoryService {
+        InventoryService {
+            billing: billing.into(),
+            http: reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build(),
+        }
+    }
+}
+
 type LevelStream = Pin<Box<dyn Stream<Item = Result<StockLevel, Status>> + Send>>;
 
 #[tonic::async_trait]
