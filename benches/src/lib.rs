@@ -12,6 +12,9 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporte
 use prost::Message;
 use tower::{Service, ServiceExt};
 
+#[cfg(feature = "peers")]
+pub mod peers;
+
 /// The benchmark request: `GET /users/42?page=1` with a host, a user agent and a peer address,
 /// as a real server would hand it to the router.
 pub fn request() -> http::Request<axum::body::Body> {
