@@ -6,24 +6,14 @@
 
 use std::convert::Infallible;
 
-use actix_web::{test, web, App, HttpResponse};
+use actix_web::{test, App};
 use bytes::Bytes;
-use criterion::async_executor::AsyncExecutor;
 use criterion::{criterion_group, Criterion};
 use http_body_util::{BodyExt, Full};
 use opentelemetry_sdk::trace::Sampler;
 use tower::{Layer, ServiceExt};
 use towerlight::{Config, HttpClientLayer, Propagator};
-use towerlight_benches::{meter_provider, tracer_provider};
-
-/// Criterion's async driver on Actix's runtime.
-struct ActixExecutor(actix_rt::Runtime);
-
-impl AsyncExecutor for &ActixExecutor {
-    fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
-        self.0.block_on(future)
-    }
-}
+use towerlight_benches::{actix_call, actix_route, meter_provider, tracer_provider, ActixExecutor};
 
 fn config() -> Config {
     Config::new()
@@ -32,38 +22,20 @@ fn config() -> Config {
         .propagator(Propagator::w3c())
 }
 
-fn request() -> actix_http::Request {
-    test::TestRequest::get()
-        .uri("/users/42?page=1")
-        .insert_header(("host", "127.0.0.1:8080"))
-        .insert_header(("user-agent", "bench/1.0"))
-        .peer_addr("127.0.0.1:50000".parse().unwrap())
-        .to_request()
-}
-
 fn bench(c: &mut Criterion) {
     let exec = ActixExecutor(actix_rt::Runtime::new().unwrap());
     let mut group = c.benchmark_group("actix");
-    let route = || web::get().to(|| async { HttpResponse::Ok().body("user") });
-    let bare = exec
-        .0
-        .block_on(test::init_service(App::new().route("/users/{id}", route())));
+    let bare = exec.0.block_on(test::init_service(
+        App::new().route("/users/{id}", actix_route()),
+    ));
     let layered = exec.0.block_on(test::init_service(
         App::new()
             .wrap(towerlight_actix::Otel::with_config(config()))
-            .route("/users/{id}", route()),
+            .route("/users/{id}", actix_route()),
     ));
-    group.bench_function("bare", |b| {
-        b.to_async(&exec).iter(|| async {
-            let res = test::call_service(&bare, request()).await;
-            std::hint::black_box(test::read_body(res).await);
-        })
-    });
+    group.bench_function("bare", |b| b.to_async(&exec).iter(|| actix_call(&bare)));
     group.bench_function("traces+metrics", |b| {
-        b.to_async(&exec).iter(|| async {
-            let res = test::call_service(&layered, request()).await;
-            std::hint::black_box(test::read_body(res).await);
-        })
+        b.to_async(&exec).iter(|| actix_call(&layered))
     });
     group.finish();
 

@@ -4,47 +4,13 @@
 //!
 //! `cargo bench -p towerlight-benches --bench grpc`
 
-use bytes::{BufMut, Bytes, BytesMut};
 use criterion::{criterion_group, Criterion};
-use http_body_util::BodyExt;
 use opentelemetry_sdk::trace::Sampler;
-use prost::Message;
-use tonic::body::Body;
-use tower::{Layer, Service, ServiceExt};
+use tower::Layer;
 use towerlight::{Config, Propagator};
-use towerlight_benches::{meter_provider, tracer_provider};
-use towerlight_tests::grpc_harness::{echo, EchoService};
-use towerlight_tests::proto::echo_server::EchoServer;
+use towerlight_benches::{echo_server, grpc_call as call, meter_provider, tracer_provider};
 
 const GROUP: &str = "grpc";
-
-/// A gRPC request as a client would send it: path, content type, one length-prefixed message.
-fn request(method: &str, count: u32) -> http::Request<Body> {
-    let message = echo("bench", count, 0, "").encode_to_vec();
-    let mut frame = BytesMut::with_capacity(5 + message.len());
-    frame.put_u8(0);
-    frame.put_u32(u32::try_from(message.len()).unwrap());
-    frame.put_slice(&message);
-    http::Request::post(format!("/towerlight.test.v1.Echo/{method}"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(Body::new(http_body_util::Full::new(Bytes::from(frame))))
-        .unwrap()
-}
-
-/// Sends one call through `svc` and reads the whole response (messages and trailers).
-async fn call<S, B>(svc: &S, method: &str, count: u32)
-where
-    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone,
-    S::Error: std::fmt::Debug,
-    B: http_body::Body,
-    B::Error: std::fmt::Debug,
-{
-    let res = svc.clone().oneshot(request(method, count)).await.unwrap();
-    let collected = res.into_body().collect().await.unwrap();
-    assert!(collected.trailers().is_some());
-    std::hint::black_box(collected);
-}
 
 fn config() -> Config {
     Config::new()
@@ -59,9 +25,9 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut group = c.benchmark_group(GROUP);
-    let bare = EchoServer::new(EchoService);
-    let server = towerlight_tonic::server_with(config()).layer(EchoServer::new(EchoService));
-    let client = towerlight_tonic::client_with(config()).layer(EchoServer::new(EchoService));
+    let bare = echo_server();
+    let server = towerlight_tonic::server_with(config()).layer(echo_server());
+    let client = towerlight_tonic::client_with(config()).layer(echo_server());
 
     for (label, method, count) in [("unary", "Unary", 0), ("stream x10", "ServerStream", 10)] {
         group.bench_function(format!("{label} bare"), |b| {

@@ -4,33 +4,20 @@
 //!
 //! `cargo bench -p towerlight-benches --bench http_server`
 
-use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, Criterion};
-use http_body_util::BodyExt;
 use opentelemetry::metrics::{MeterProvider, NoopMeterProvider};
 use opentelemetry::trace::noop::NoopTracerProvider;
 use opentelemetry::trace::{Span, SpanKind, Tracer, TracerProvider};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::Sampler;
-use tower::ServiceExt;
 use towerlight::{Config, Propagator};
-use towerlight_benches::{meter_provider, request, tracer_provider};
+use towerlight_benches::{axum_call, meter_provider, tracer_provider, users_router};
 
 const GROUP: &str = "http_server";
 
-fn router() -> Router {
-    Router::new().route("/users/{id}", get(|| async { "user" }))
-}
-
-async fn one(app: &Router) {
-    let res = app.clone().oneshot(request()).await.unwrap();
-    let body = res.into_body().collect().await.unwrap();
-    std::hint::black_box(body);
-}
-
 fn layered(config: Config) -> Router {
-    router().layer(towerlight_axum::layer_with(
+    users_router().layer(towerlight_axum::layer_with(
         config.propagator(Propagator::w3c()),
     ))
 }
@@ -41,8 +28,8 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let mut group = c.benchmark_group(GROUP);
 
-    let bare = router();
-    group.bench_function("bare", |b| b.to_async(&rt).iter(|| one(&bare)));
+    let bare = users_router();
+    group.bench_function("bare", |b| b.to_async(&rt).iter(|| axum_call(&bare)));
 
     let tp = tracer_provider(Sampler::AlwaysOn);
     let mp = meter_provider();
@@ -51,21 +38,27 @@ fn bench(c: &mut Criterion) {
             .tracer_provider(tp.clone())
             .meter_provider(mp.clone()),
     );
-    group.bench_function("traces+metrics", |b| b.to_async(&rt).iter(|| one(&full)));
+    group.bench_function("traces+metrics", |b| {
+        b.to_async(&rt).iter(|| axum_call(&full))
+    });
 
     let traces = layered(
         Config::new()
             .tracer_provider(tp.clone())
             .meter_provider(NoopMeterProvider::new()),
     );
-    group.bench_function("traces only", |b| b.to_async(&rt).iter(|| one(&traces)));
+    group.bench_function("traces only", |b| {
+        b.to_async(&rt).iter(|| axum_call(&traces))
+    });
 
     let metrics = layered(
         Config::new()
             .tracer_provider(NoopTracerProvider::new())
             .meter_provider(mp.clone()),
     );
-    group.bench_function("metrics only", |b| b.to_async(&rt).iter(|| one(&metrics)));
+    group.bench_function("metrics only", |b| {
+        b.to_async(&rt).iter(|| axum_call(&metrics))
+    });
 
     let off = tracer_provider(Sampler::AlwaysOff);
     let unsampled = layered(
@@ -74,7 +67,7 @@ fn bench(c: &mut Criterion) {
             .meter_provider(mp.clone()),
     );
     group.bench_function("unsampled+metrics", |b| {
-        b.to_async(&rt).iter(|| one(&unsampled))
+        b.to_async(&rt).iter(|| axum_call(&unsampled))
     });
 
     let opt_in = layered(
@@ -84,7 +77,7 @@ fn bench(c: &mut Criterion) {
             .opt_in_metrics(true),
     );
     group.bench_function("traces+all metrics", |b| {
-        b.to_async(&rt).iter(|| one(&opt_in))
+        b.to_async(&rt).iter(|| axum_call(&opt_in))
     });
     group.finish();
 

@@ -1,13 +1,9 @@
 //! Runs many requests through the fully instrumented router, for callgrind/perf profiling.
 //! `cargo build --profile bench -p towerlight-benches --example profile_http`
 
-use axum::routing::get;
-use axum::Router;
-use http_body_util::BodyExt;
 use opentelemetry_sdk::trace::Sampler;
-use tower::ServiceExt;
 use towerlight::{Config, Propagator};
-use towerlight_benches::{meter_provider, request, tracer_provider};
+use towerlight_benches::{axum_call, meter_provider, tracer_provider, users_router};
 
 fn main() {
     let n: usize = std::env::args()
@@ -25,7 +21,7 @@ fn main() {
         "metrics" => config.tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new()),
         _ => config.tracer_provider(tracer_provider(Sampler::AlwaysOn)),
     };
-    let app = Router::new().route("/users/{id}", get(|| async { "user" }));
+    let app = users_router();
     let app = if mode == "bare" {
         app
     } else {
@@ -33,8 +29,7 @@ fn main() {
     };
     rt.block_on(async {
         for _ in 0..n {
-            let res = app.clone().oneshot(request()).await.unwrap();
-            std::hint::black_box(res.into_body().collect().await.unwrap());
+            axum_call(&app).await;
         }
     });
 }

@@ -1,11 +1,19 @@
-//! Shared set-up for the benchmarks: SDK providers that export nowhere, and the summary table
-//! (overhead in ns and as ratios) printed after criterion has run.
+//! Shared set-up for the benchmarks: SDK providers that export nowhere, the request and the bare
+//! service of each framework (Axum, Tonic, Actix) with the call that drives it in process, and the
+//! summary table (overhead in ns and as ratios) printed after criterion has run.
 
 use std::path::PathBuf;
 
+use bytes::{BufMut, Bytes, BytesMut};
+use http_body_util::BodyExt;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use prost::Message;
+use tower::{Service, ServiceExt};
+
+#[cfg(feature = "peers")]
+pub mod peers;
 
 /// The benchmark request: `GET /users/42?page=1` with a host, a user agent and a peer address,
 /// as a real server would hand it to the router.
@@ -21,6 +29,116 @@ pub fn request() -> http::Request<axum::body::Body> {
             50000,
         ))));
     req
+}
+
+/// The bare Axum app every HTTP variant wraps: `GET /users/{id}` answering `user`.
+pub fn users_router() -> axum::Router {
+    axum::Router::new().route("/users/{id}", axum::routing::get(|| async { "user" }))
+}
+
+/// Sends one [`request`] through `app` and reads the whole response body.
+pub async fn axum_call(app: &axum::Router) {
+    let res = app.clone().oneshot(request()).await.unwrap();
+    let body = res.into_body().collect().await.unwrap();
+    std::hint::black_box(body);
+}
+
+/// A gRPC request to the test `Echo` service as a client would send it: path, content type, one
+/// length-prefixed message asking for `count` streamed answers.
+pub fn grpc_request(method: &str, count: u32) -> http::Request<tonic::body::Body> {
+    let message = towerlight_tests::grpc_harness::echo("bench", count, 0, "").encode_to_vec();
+    let mut frame = BytesMut::with_capacity(5 + message.len());
+    frame.put_u8(0);
+    frame.put_u32(u32::try_from(message.len()).unwrap());
+    frame.put_slice(&message);
+    http::Request::post(format!("/towerlight.test.v1.Echo/{method}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            Bytes::from(frame),
+        )))
+        .unwrap()
+}
+
+/// The bare generated gRPC server every gRPC variant wraps.
+pub fn echo_server(
+) -> towerlight_tests::proto::echo_server::EchoServer<towerlight_tests::grpc_harness::EchoService> {
+    towerlight_tests::proto::echo_server::EchoServer::new(
+        towerlight_tests::grpc_harness::EchoService,
+    )
+}
+
+/// A gRPC server as the benchmarks drive it: it takes [`grpc_request`]s and answers with a body
+/// of type `B`.
+pub trait GrpcServer<B>:
+    Service<http::Request<tonic::body::Body>, Response = http::Response<B>, Error: std::fmt::Debug>
+    + Clone
+{
+}
+
+impl<S, B> GrpcServer<B> for S where
+    S: Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<B>,
+            Error: std::fmt::Debug,
+        > + Clone
+{
+}
+
+/// A response body the benchmarks read to its end.
+pub trait ResponseBody: http_body::Body<Error: std::fmt::Debug> {}
+
+impl<B> ResponseBody for B where B: http_body::Body<Error: std::fmt::Debug> {}
+
+/// Sends one [`grpc_request`] through `svc` and reads the whole response (messages and trailers).
+pub async fn grpc_call<S: GrpcServer<B>, B: ResponseBody>(svc: &S, method: &str, count: u32) {
+    let res = svc
+        .clone()
+        .oneshot(grpc_request(method, count))
+        .await
+        .unwrap();
+    let collected = res.into_body().collect().await.unwrap();
+    assert!(collected.trailers().is_some());
+    std::hint::black_box(collected);
+}
+
+/// Criterion's async driver on Actix's runtime (a current-thread Tokio runtime with a local set).
+pub struct ActixExecutor(pub actix_rt::Runtime);
+
+impl criterion::async_executor::AsyncExecutor for &ActixExecutor {
+    fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        self.0.block_on(future)
+    }
+}
+
+/// The benchmark request for Actix: the same `GET /users/42?page=1`, host, user agent and peer
+/// address as [`request`].
+pub fn actix_request() -> actix_http::Request {
+    actix_web::test::TestRequest::get()
+        .uri("/users/42?page=1")
+        .insert_header(("host", "127.0.0.1:8080"))
+        .insert_header(("user-agent", "bench/1.0"))
+        .peer_addr("127.0.0.1:50000".parse().unwrap())
+        .to_request()
+}
+
+/// The one route of the bare Actix app (`/users/{id}` answering `user`).
+pub fn actix_route() -> actix_web::Route {
+    actix_web::web::get().to(|| async { actix_web::HttpResponse::Ok().body("user") })
+}
+
+/// Sends one [`actix_request`] through an initialised Actix app and reads the whole body.
+pub async fn actix_call<S, B>(app: &S)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let res = actix_web::test::call_service(app, actix_request()).await;
+    std::hint::black_box(actix_web::test::read_body(res).await);
 }
 
 /// A span exporter that drops everything (the cost of export is not ours to measure).
@@ -59,13 +177,19 @@ pub fn criterion_config() -> criterion::Criterion {
         .sample_size(50)
 }
 
-/// Ends a run: criterion's summary, then one overhead table per `(group, bare, variants)`.
+/// Ends a run: criterion's summary, then one overhead table per `(group, bare, variants)`, with
+/// the overhead also as a ratio to the SDK floor (`sdk_floor/span+histogram`).
 pub fn finish_run(tables: &[(&str, &str, &[&str])]) {
+    finish_run_with(Some(("sdk_floor", "span+histogram")), tables);
+}
+
+/// [`finish_run`] with another SDK floor, or none (`None`: no ratio-to-floor column).
+pub fn finish_run_with(floor: Option<(&str, &str)>, tables: &[(&str, &str, &[&str])]) {
     criterion::Criterion::default()
         .configure_from_args()
         .final_summary();
     for (group, bare, variants) in tables {
-        print_table(group, bare, Some(("sdk_floor", "span+histogram")), variants);
+        print_table(group, bare, floor, variants);
     }
 }
 
@@ -84,22 +208,31 @@ pub fn mean_ns(group: &str, id: &str) -> Option<f64> {
     v.get("mean")?.get("point_estimate")?.as_f64()
 }
 
-/// Prints a Markdown table: each variant's time, its overhead over `bare`, and that overhead as
-/// a ratio to the SDK `floor`.
+/// Prints a Markdown table: each variant's time, its overhead over `bare` (in ns and as the ratio
+/// of the variant's time to the bare one), and, with a `floor`, that overhead as a ratio to the SDK
+/// floor's time.
 pub fn print_table(group: &str, bare: &str, floor: Option<(&str, &str)>, variants: &[&str]) {
     let Some(bare_ns) = mean_ns(group, bare) else {
         return;
     };
     let floor_ns = floor.and_then(|(g, id)| mean_ns(g, id));
-    println!("\n| {group} | time / request | overhead vs bare | overhead / SDK floor |");
-    println!("|---|---:|---:|---:|");
-    println!("| {bare} | {bare_ns:.0} ns | – | – |");
+    let (floor_head, floor_rule, floor_none) = match floor {
+        Some(_) => (" overhead / SDK floor |", "---:|", " – |"),
+        None => ("", "", ""),
+    };
+    println!("\n| {group} | time / request | overhead vs bare |{floor_head}");
+    println!("|---|---:|---:|{floor_rule}");
+    println!("| {bare} | {bare_ns:.0} ns | – |{floor_none}");
     for id in variants {
         if let Some(ns) = mean_ns(group, id) {
             let over = ns - bare_ns;
-            let ratio = floor_ns.map_or("–".to_owned(), |f| format!("{:.2}×", over / f));
+            let ratio = match (floor, floor_ns) {
+                (Some(_), Some(f)) => format!(" {:.2}× |", over / f),
+                (Some(_), None) => floor_none.to_owned(),
+                (None, _) => String::new(),
+            };
             println!(
-                "| {id} | {ns:.0} ns | {over:+.0} ns ({:.2}× bare) | {ratio} |",
+                "| {id} | {ns:.0} ns | {over:+.0} ns ({:.2}× bare) |{ratio}",
                 ns / bare_ns
             );
         }

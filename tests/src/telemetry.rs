@@ -133,6 +133,38 @@ impl Metrics {
             .map(|m| (m.data(), m.unit()))
     }
 
+    /// The names of every exported metric, in export order.
+    pub fn names(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .flat_map(|rm| rm.scope_metrics())
+            .flat_map(|sm| sm.metrics())
+            .map(|m| m.name().to_owned())
+            .collect()
+    }
+
+    /// The attribute sets of the points of metric `name`, whatever its kind (empty when absent).
+    pub fn point_attributes(&self, name: &str) -> Vec<BTreeMap<String, Value>> {
+        fn of<T>(data: &MetricData<T>) -> Vec<BTreeMap<String, Value>> {
+            match data {
+                MetricData::Gauge(g) => g.data_points().map(|p| attr_map(p.attributes())).collect(),
+                MetricData::Sum(s) => s.data_points().map(|p| attr_map(p.attributes())).collect(),
+                MetricData::Histogram(h) => {
+                    h.data_points().map(|p| attr_map(p.attributes())).collect()
+                }
+                MetricData::ExponentialHistogram(h) => {
+                    h.data_points().map(|p| attr_map(p.attributes())).collect()
+                }
+            }
+        }
+        match self.find(name) {
+            Some((AggregatedMetrics::F64(data), _)) => of(data),
+            Some((AggregatedMetrics::U64(data), _)) => of(data),
+            Some((AggregatedMetrics::I64(data), _)) => of(data),
+            None => Vec::new(),
+        }
+    }
+
     /// Whether a metric of this name was exported.
     pub fn has(&self, name: &str) -> bool {
         self.find(name).is_some()
