@@ -72,3 +72,43 @@ async fn layer_inside_and_outside_instruments_once() {
         1
     );
 }
+
+/// HTTP/2 (prior knowledge, h2c): `network.protocol.version` is `2` on the span and the metric.
+#[tokio::test(flavor = "current_thread")]
+async fn http2_requests_report_version_2() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let t = Telemetry::new();
+    let server = serve(routes().layer(towerlight_axum::layer_with(t.config()))).await;
+    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let res = client
+        .request(
+            http::Request::get(server.url("/users/2"))
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "user:2");
+    let span = t.server_span().await;
+    let version = span
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "network.protocol.version")
+        .map(|kv| kv.value.as_str().into_owned());
+    assert_eq!(version.as_deref(), Some("2"));
+    // HTTP/2 carries the host in `:authority`, not a Host header.
+    let host = span
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "server.address")
+        .map(|kv| kv.value.as_str().into_owned());
+    assert_eq!(host.as_deref(), Some("127.0.0.1"));
+    let p = t.metrics().histogram("http.server.request.duration");
+    assert_eq!(p[0].attributes["network.protocol.version"].as_str(), "2");
+}

@@ -517,3 +517,19 @@ async fn interceptor_only_injects_the_current_context() {
     assert!(t.spans().iter().all(|s| s.span_kind != SpanKind::Client));
     parent_cx.span().end();
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn public_endpoint_grpc_server_starts_a_linked_root() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config().public_endpoint(true)).await;
+    let mut c = client(server.addr, t.config()).await;
+    c.unary(echo("x", 0, 0, "")).await.unwrap();
+    let (srv, cli) = pair(&t).await;
+    assert_ne!(srv.span_context.trace_id(), cli.span_context.trace_id());
+    assert_eq!(srv.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    assert_eq!(srv.links.links.len(), 1);
+    assert_eq!(
+        srv.links.links[0].span_context.span_id(),
+        cli.span_context.span_id()
+    );
+}
