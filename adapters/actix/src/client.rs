@@ -85,7 +85,7 @@ impl AwcTracing {
     {
         let (mut parts, ()) = http::Request::new(()).into_parts();
         parts.method = crate::convert::method(request.get_method());
-        parts.uri = http::Uri::try_from(request.get_uri().to_string()).unwrap_or_default();
+        parts.uri = crate::convert::uri(request.get_uri());
         parts.version = version(*request.get_version());
         parts.headers = headers(request.headers());
         let mut call = self.inst.start(&mut parts, ClientRequestInfo::default());

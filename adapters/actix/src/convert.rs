@@ -25,8 +25,16 @@ pub(crate) fn version(v: ActixVersion) -> http::Version {
 /// Copies headers; a name or value `http` 1 rejects is skipped (both crates validate the same
 /// grammar, so in practice nothing is).
 pub(crate) fn headers(from: &ActixHeaders) -> http::HeaderMap {
-    let mut out = http::HeaderMap::with_capacity(from.len());
+    headers_where(from, |_| true)
+}
+
+/// Copies the headers `keep` selects (by lowercase name).
+pub(crate) fn headers_where(from: &ActixHeaders, keep: impl Fn(&str) -> bool) -> http::HeaderMap {
+    let mut out = http::HeaderMap::new();
     for (name, value) in from.iter() {
+        if !keep(name.as_str()) {
+            continue;
+        }
         if let (Ok(n), Ok(v)) = (
             http::HeaderName::from_bytes(name.as_str().as_bytes()),
             http::HeaderValue::from_bytes(value.as_bytes()),
@@ -37,18 +45,30 @@ pub(crate) fn headers(from: &ActixHeaders) -> http::HeaderMap {
     out
 }
 
-/// The request head of an Actix request as `http` 1 parts.
-pub(crate) fn request_parts(req: &ServiceRequest) -> http::request::Parts {
-    head_parts(req.head())
-}
-
-pub(crate) fn head_parts(head: &RequestHead) -> http::request::Parts {
+/// The request head of an Actix request as `http` 1 parts, with the headers `keep` selects.
+pub(crate) fn request_parts(
+    req: &ServiceRequest,
+    keep: impl Fn(&str) -> bool,
+) -> http::request::Parts {
+    let head: &RequestHead = req.head();
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method(&head.method);
-    parts.uri = http::Uri::try_from(head.uri.to_string()).unwrap_or_default();
+    parts.uri = uri(&head.uri);
     parts.version = version(head.version);
-    parts.headers = headers(&head.headers);
+    parts.headers = headers_where(&head.headers, keep);
     parts
+}
+
+/// The request target; origin-form targets (the usual case) are parsed from the path and query
+/// alone, without formatting the URI first.
+pub(crate) fn uri(from: &actix_web::http::Uri) -> http::Uri {
+    if from.scheme().is_none() && from.authority().is_none() {
+        let pq = from.path_and_query().map_or("/", |pq| pq.as_str());
+        if let Ok(pq) = http::uri::PathAndQuery::try_from(pq) {
+            return http::Uri::from(pq);
+        }
+    }
+    http::Uri::try_from(from.to_string()).unwrap_or_default()
 }
 
 /// The response head as `http` 1 parts; headers are copied only when something reads them.
@@ -86,5 +106,17 @@ mod tests {
         assert_eq!(values, ["1", "2"]);
         let m = actix_web::http::Method::from_bytes(b"PURGE").unwrap();
         assert_eq!(method(&m).as_str(), "PURGE");
+        let only = headers_where(&h, |n| n != "x-a");
+        assert!(only.is_empty());
+    }
+
+    #[test]
+    fn uris_convert_with_and_without_origin() {
+        let origin_form: actix_web::http::Uri = "/a/b?x=1&y".parse().unwrap();
+        assert_eq!(uri(&origin_form), "/a/b?x=1&y");
+        let absolute: actix_web::http::Uri = "http://h:8/p?q".parse().unwrap();
+        assert_eq!(uri(&absolute), "http://h:8/p?q");
+        let star: actix_web::http::Uri = "*".parse().unwrap();
+        let _ = uri(&star);
     }
 }

@@ -99,7 +99,8 @@ where
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
-        let parts = request_parts(&req);
+        let inst = &self.inst;
+        let parts = request_parts(&req, |name| inst.needs_request_header(name));
         // `match_pattern` resolves against the app's resource map: `None` for unmatched
         // requests (the default service), never a made-up route.
         let route = req.match_pattern().map(Arc::<str>::from);

@@ -84,6 +84,9 @@ impl RouteSlot {
 /// instruments, resolved once when the layer is built.
 pub struct HttpServerInstrument {
     r: Resolved,
+    /// The request headers the rules read, when that set is known (`None` = all of them: a
+    /// user closure sees the whole head).
+    needed_headers: Option<Box<[String]>>,
 }
 
 impl std::fmt::Debug for HttpServerInstrument {
@@ -97,14 +100,55 @@ impl std::fmt::Debug for HttpServerInstrument {
 impl HttpServerInstrument {
     /// Resolves `config`: looks up the tracer, the meter's instruments and the propagator.
     pub fn new(config: &Config) -> HttpServerInstrument {
-        HttpServerInstrument {
-            r: Resolved::new(config, Side::Server),
-        }
+        let r = Resolved::new(config, Side::Server);
+        let closures_see_head = config.request_hook.is_some()
+            || config.filter.is_some()
+            || config.span_name.is_some()
+            || matches!(
+                config.public_endpoint,
+                crate::config::PublicEndpoint::When(_)
+            );
+        let needed_headers = (!closures_see_head).then(|| {
+            use opentelemetry::propagation::TextMapPropagator;
+            let mut names: Vec<String> = [
+                "host",
+                "user-agent",
+                "content-length",
+                "content-type",
+                "forwarded",
+                "x-forwarded-host",
+                "x-forwarded-for",
+                "x-forwarded-proto",
+            ]
+            .iter()
+            .map(|n| (*n).to_owned())
+            .chain(r.propagator.fields().map(|f| f.to_ascii_lowercase()))
+            .chain(config.request_headers.iter().map(|h| h.as_str().to_owned()))
+            .collect();
+            names.sort_unstable();
+            names.dedup();
+            names.into_boxed_slice()
+        });
+        HttpServerInstrument { r, needed_headers }
     }
 
     /// The configuration this instrument was built from.
     pub fn config(&self) -> &Config {
         &self.r.config
+    }
+
+    /// Whether the rules read request header `name` (lowercase). Adapters whose header types
+    /// differ from `http`'s convert only these; `true` for every header when a configured
+    /// closure (filter, hooks, span name, public-endpoint predicate) sees the whole head.
+    /// Jaeger's `uberctx-*` baggage headers always count.
+    pub fn needs_request_header(&self, name: &str) -> bool {
+        match &self.needed_headers {
+            None => true,
+            Some(names) => {
+                names.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
+                    || name.starts_with("uberctx-")
+            }
+        }
     }
 
     /// Whether the response headers matter (captured or seen by a hook); adapters whose header
