@@ -163,9 +163,8 @@ impl GrpcInstrument {
         parts: &http::request::Parts,
         info: RpcRequestInfo,
     ) -> GrpcCall {
-        let inbound = self
-            .propagator
-            .extract_with_context(&Context::current(), &parts.headers);
+        let inbound =
+            Context::map_current(|cx| self.propagator.extract_with_context(cx, &parts.headers));
         if let Some(filter) = &self.config.filter {
             if !filter(parts) {
                 return GrpcCall::passthrough(self.clone(), inbound);

@@ -387,7 +387,7 @@ impl HttpClientCall {
         span.end_with_timestamp(state.start_wall + elapsed);
 
         let metrics = &self.inst.r.metrics;
-        let mut attrs = Vec::with_capacity(state.base.len() + 4 + state.extra.len());
+        let mut attrs = Vec::with_capacity(state.base.len() + 3 + state.extra.len());
         attrs.extend(state.base.iter().cloned());
         if let Some(code) = state.status {
             attrs.push(KeyValue::new(

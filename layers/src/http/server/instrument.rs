@@ -169,10 +169,8 @@ impl HttpServerInstrument {
         parts: &http::request::Parts,
         info: RequestInfo,
     ) -> HttpServerCall {
-        let inbound = self
-            .r
-            .propagator
-            .extract_with_context(&Context::current(), &parts.headers);
+        let inbound =
+            Context::map_current(|cx| self.r.propagator.extract_with_context(cx, &parts.headers));
         if let Some(filter) = &self.r.config.filter {
             if !filter(parts) {
                 return HttpServerCall::passthrough(self.clone(), inbound);
@@ -300,7 +298,8 @@ impl HttpServerInstrument {
         let version = protocol_version(parts.version);
         out.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
         let client = head.client_address();
-        let peer_ip = peer.map(|p| address::ip_string(p.ip()));
+        // One allocation for the peer address, shared by both attributes that carry it.
+        let peer_ip = peer.map(|p| StringValue::from(Arc::<str>::from(address::ip_string(p.ip()))));
         match (client, &peer_ip) {
             (Some(c), _) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, c.to_owned())),
             (None, Some(ip)) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, ip.clone())),
@@ -529,7 +528,7 @@ impl HttpServerCall {
         span.end_with_timestamp(state.start_wall + elapsed_time);
 
         let metrics = &self.inst.r.metrics;
-        let mut attrs = Vec::with_capacity(7 + state.extra.len());
+        let mut attrs = Vec::with_capacity(6 + state.extra.len());
         attrs.push(KeyValue::new(
             attr::HTTP_REQUEST_METHOD,
             state.method.value.clone(),
