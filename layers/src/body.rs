@@ -26,6 +26,12 @@ pub trait CallObserver {
     fn on_data<D: Buf>(&mut self, data: &D);
     /// The trailers went through.
     fn on_trailers(&mut self, trailers: &HeaderMap);
+    /// Whether everything the response will carry has gone through already — no body is
+    /// expected (HEAD, 1xx, 204, 304) or the declared `Content-Length` has been sent. Servers
+    /// stop polling (or drop) such bodies without a final frame, so the call must end here.
+    fn is_complete(&self) -> bool {
+        false
+    }
     /// The body ended normally.
     fn end(self);
     /// The body failed; `error_type` is a bounded `error.type` value.
@@ -115,15 +121,19 @@ where
         match &result {
             Poll::Pending => {}
             Poll::Ready(Some(Ok(frame))) => {
+                let mut last = inner.is_end_stream();
                 if let Some(call) = slot.as_mut() {
                     if let Some(data) = frame.data_ref() {
                         call.on_data(data);
+                        last |= call.is_complete();
                     } else if let Some(trailers) = frame.trailers_ref() {
                         call.on_trailers(trailers);
+                        // Trailers are always the last frame.
+                        last = true;
                     }
                 }
-                // Servers may stop polling once `is_end_stream` says so: end here.
-                if inner.is_end_stream() {
+                // Servers may stop polling once the body says it is done: end here.
+                if last {
                     if let Some(call) = slot.take() {
                         call.end();
                     }

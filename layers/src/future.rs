@@ -52,7 +52,7 @@ where
                 if let Some(c) = call.as_mut() {
                     c.on_response(&parts);
                 }
-                if body.is_end_stream() {
+                if body.is_end_stream() || call.as_ref().is_some_and(|c| c.is_complete()) {
                     if let Some(c) = call.take() {
                         c.end();
                     }

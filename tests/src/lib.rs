@@ -106,6 +106,7 @@ macro_rules! scenario_tests {
             client_error_404_leaves_status_unset,
             server_error_5xx_sets_error,
             unmatched_route_has_no_route,
+            head_request_ends_at_the_head,
             unknown_method_is_other,
             nested_router_route,
             query_values_redacted,

@@ -166,6 +166,25 @@ pub async fn server_error_5xx_sets_error<H: Harness>() {
     assert_eq!(p[0].attributes["error.type"], s("503"));
 }
 
+/// `HEAD`: the response has no body, so the call ends with the head — as a success, never as a
+/// cancellation (servers drop such bodies unpolled).
+pub async fn head_request_ends_at_the_head<H: Harness>() {
+    let t = Telemetry::new();
+    let server = start::<H>(t.config().opt_in_metrics(true)).await;
+    let res = http().head(server.url("/any")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let span = t.server_span().await;
+    assert_eq!(span.name, "HEAD /any");
+    assert_eq!(span.status, Status::Unset);
+    let a = attrs(&span);
+    assert!(!a.contains_key("error.type"), "{a:?}");
+    assert_eq!(a["http.response.status_code"], i(200));
+    let m = t.metrics();
+    let p = m.histogram("http.server.request.duration");
+    assert!(!p[0].attributes.contains_key("error.type"));
+    assert_eq!(m.sum_i64("http.server.active_requests")[0].value, 0.0);
+}
+
 /// Unmatched requests: `{method}` name, no `http.route` on the span or the metric.
 pub async fn unmatched_route_has_no_route<H: Harness>() {
     let t = Telemetry::new();

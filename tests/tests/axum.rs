@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use axum::Router;
 use opentelemetry::trace::SpanKind;
 use towerlight_tests::axum_harness::{routes, serve, AxumHarness};
@@ -111,4 +113,46 @@ async fn http2_requests_report_version_2() {
     assert_eq!(host.as_deref(), Some("127.0.0.1"));
     let p = t.metrics().histogram("http.server.request.duration");
     assert_eq!(p[0].attributes["network.protocol.version"].as_str(), "2");
+}
+
+/// A body with a `Content-Length` that never reports its own end: hyper stops after the declared
+/// bytes and drops it; the call still ends as a success, when the last byte went out.
+#[tokio::test(flavor = "current_thread")]
+async fn declared_length_completes_the_body() {
+    use axum::body::Body;
+    use axum::response::Response;
+    let t = Telemetry::new();
+    let app = Router::new()
+        .route(
+            "/sized",
+            axum::routing::get(|| async {
+                let chunks = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
+                    bytes::Bytes::from_static(b"abc"),
+                )])
+                .chain(futures_util::stream::pending());
+                Response::builder()
+                    .header("content-length", "3")
+                    .body(Body::from_stream(chunks))
+                    .unwrap()
+            }),
+        )
+        .layer(towerlight_axum::layer_with(t.config().opt_in_metrics(true)));
+    let server = serve(app).await;
+    let body = client::http()
+        .get(server.url("/sized"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "abc");
+    let span = t.server_span().await;
+    assert_eq!(span.status, opentelemetry::trace::Status::Unset);
+    assert!(span
+        .attributes
+        .iter()
+        .all(|kv| kv.key.as_str() != "error.type"));
+    let m = t.metrics();
+    assert_eq!(m.histogram("http.server.response.body.size")[0].sum, 3.0);
 }

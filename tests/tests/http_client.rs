@@ -238,6 +238,9 @@ async fn reqwest_middleware_spans_credentials_and_resends() {
         server.addr.port()
     );
     let res = client.get(&url).send().await.unwrap();
+    // The middleware hands back the response unchanged, final URL included.
+    assert_eq!(res.url().path(), "/users/3");
+    assert_eq!(res.url().port(), Some(server.addr.port()));
     assert_eq!(res.text().await.unwrap(), "user:3");
     let cli = t.wait_spans(SpanKind::Client, 1).await.remove(0);
     let a = attrs(&cli);
@@ -264,6 +267,12 @@ async fn reqwest_middleware_spans_credentials_and_resends() {
     assert_eq!(res.status(), 503);
     // The span lasts until the body is read (or dropped).
     res.text().await.unwrap();
+    // A HEAD response has no body: its span ends with the head, before anything is read.
+    let head = client.head(server.url("/any")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    let spans_now = t.wait_spans(SpanKind::Client, 3).await;
+    assert!(spans_now.iter().any(|s| s.name == "HEAD"));
+    drop(head);
     let spans = t.wait_spans(SpanKind::Client, 2).await;
     let counts: Vec<Option<Value>> = spans
         .iter()

@@ -106,14 +106,31 @@ impl AwcTracing {
         };
         let status =
             http::StatusCode::from_u16(response.status().as_u16()).unwrap_or(http::StatusCode::OK);
-        call.on_response_head(status, version(response.version()), &response_headers);
+        // The length and status decide whether a body follows, so read them even when no other
+        // response header is wanted.
+        let mut head_headers = response_headers;
+        if let Some(len) = response
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+        {
+            if let Ok(v) = http::HeaderValue::from_bytes(len.as_bytes()) {
+                head_headers.insert(http::header::CONTENT_LENGTH, v);
+            }
+        }
+        call.on_response_head(status, version(response.version()), &head_headers);
+        let call = if call.is_complete() {
+            call.end();
+            None
+        } else {
+            Some(call)
+        };
         Ok(response.map_body(|_, payload| {
             let stream: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
                 Box::pin(payload);
             actix_web::dev::Payload::Stream {
                 payload: TracedPayload {
                     inner: stream,
-                    call: Some(call),
+                    call,
                 },
             }
         }))

@@ -162,8 +162,16 @@ where
                         *this.needs_headers,
                     ));
                 }
+                let complete = call.as_ref().is_some_and(HttpServerCall::is_complete);
                 let remaining = match size {
                     BodySize::None | BodySize::Sized(0) => {
+                        if let Some(c) = call.take() {
+                            c.end();
+                        }
+                        None
+                    }
+                    _ if complete => {
+                        // HEAD, 204, 304: Actix sends no body at all.
                         if let Some(c) = call.take() {
                             c.end();
                         }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use http::Extensions;
 use opentelemetry::context::FutureExt as _;
-use reqwest::{Request, Response};
+use reqwest::{Request, Response, ResponseBuilderExt};
 use reqwest_middleware::{Middleware, Next};
 use towerlight::body::InstrumentedBody;
 use towerlight::http::client::{ClientRequestInfo, HttpClientInstrument};
@@ -84,10 +84,26 @@ impl Middleware for OtelMiddleware {
                 return Err(err);
             }
         };
+        // The conversion to `http::Response` drops the final URL: keep it and put it back, so
+        // the caller's `response.url()` is unchanged.
+        let url = response.url().clone();
         let response: http::Response<reqwest::Body> = response.into();
-        let (head, body) = response.into_parts();
+        let (mut head, body) = response.into_parts();
         call.on_response(&head);
-        let body = reqwest::Body::wrap(InstrumentedBody::new(body, Some(call)));
+        let call = if call.is_complete() {
+            // HEAD, 204, 304, `Content-Length: 0`: nothing more will arrive.
+            call.end();
+            None
+        } else {
+            Some(call)
+        };
+        let body = reqwest::Body::wrap(InstrumentedBody::new(body, call));
+        let (url_head, ()) = http::Response::builder()
+            .url(url)
+            .body(())
+            .unwrap_or_default()
+            .into_parts();
+        head.extensions.extend(url_head.extensions);
         Ok(Response::from(http::Response::from_parts(head, body)))
     }
 }

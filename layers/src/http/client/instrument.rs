@@ -20,7 +20,7 @@ use crate::http::address::{split_host_port, HeadScan};
 use crate::http::method::MethodAttr;
 use crate::http::metrics::Side;
 use crate::http::resolved::Resolved;
-use crate::http::server::{protocol_version, CANCELLED};
+use crate::http::server::{protocol_version, Expected, CANCELLED};
 use crate::http::url::full_url;
 
 /// A low-cardinality template for a client request's URL (`/users/{id}`), set by the caller as a
@@ -248,6 +248,8 @@ impl HttpClientInstrument {
                 recording,
                 request_size,
                 response_bytes: 0,
+                head_request: parts.method == http::Method::HEAD,
+                expected: Expected::Open,
             })),
         }
     }
@@ -271,6 +273,8 @@ struct ClientState {
     recording: bool,
     request_size: RequestSize,
     response_bytes: u64,
+    head_request: bool,
+    expected: Expected,
 }
 
 /// One outgoing HTTP request in flight.
@@ -326,6 +330,7 @@ impl HttpClientCall {
         };
         state.status = Some(status.as_u16());
         state.version = Some(protocol_version(version));
+        state.expected = Expected::of(state.head_request, status, headers);
         if state.recording {
             let span = self.cx.span();
             span.set_attribute(KeyValue::new(
@@ -349,6 +354,14 @@ impl HttpClientCall {
                 span.set_attributes(captured);
             }
         }
+    }
+
+    /// Whether the response head arrived and everything it promised has been received (no
+    /// body expected, or the declared length read): adapters end the call right there.
+    pub fn is_complete(&self) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.status.is_some() && s.expected.met_by(s.response_bytes))
     }
 
     /// Response body bytes arrived.
@@ -466,6 +479,9 @@ impl CallObserver for HttpClientCall {
         self.on_body_bytes(data.remaining() as u64);
     }
     fn on_trailers(&mut self, _trailers: &HeaderMap) {}
+    fn is_complete(&self) -> bool {
+        HttpClientCall::is_complete(self)
+    }
     fn end(self) {
         HttpClientCall::end(self);
     }

@@ -48,6 +48,12 @@ impl CallObserver for ServerCall {
             ServerCall::Grpc(c) => c.on_trailers(trailers),
         }
     }
+    fn is_complete(&self) -> bool {
+        match self {
+            ServerCall::Http(c) => c.is_complete(),
+            ServerCall::Grpc(_) => false,
+        }
+    }
     fn end(self) {
         match self {
             ServerCall::Http(c) => c.end(),

@@ -267,6 +267,8 @@ impl HttpServerInstrument {
                 request_bytes,
                 response_bytes: 0,
                 recording,
+                head_request: parts.method == http::Method::HEAD,
+                expected: Expected::Open,
             })),
         }
     }
@@ -387,6 +389,50 @@ struct CallState {
     request_bytes: RequestBytes,
     response_bytes: u64,
     recording: bool,
+    /// The request was `HEAD`: its response never has a body.
+    head_request: bool,
+    /// What the response promised: no body at all, or this many bytes.
+    expected: Expected,
+}
+
+/// How much response body to expect, from the request method, the status and the headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expected {
+    /// Not known yet, or a body of unknown length (chunked, streamed).
+    Open,
+    /// No body: HEAD, 1xx, 204, 304.
+    Nothing,
+    /// Exactly this many bytes (`Content-Length`).
+    Bytes(u64),
+}
+
+impl Expected {
+    /// What a response with this status and these headers carries, for a request that was (or
+    /// was not) `HEAD`.
+    pub(crate) fn of(
+        head_request: bool,
+        status: http::StatusCode,
+        headers: &HeaderMap,
+    ) -> Expected {
+        let code = status.as_u16();
+        if head_request || status.is_informational() || code == 204 || code == 304 {
+            return Expected::Nothing;
+        }
+        headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map_or(Expected::Open, Expected::Bytes)
+    }
+
+    /// Whether `sent` bytes complete the body.
+    pub(crate) fn met_by(self, sent: u64) -> bool {
+        match self {
+            Expected::Open => false,
+            Expected::Nothing => true,
+            Expected::Bytes(n) => sent >= n,
+        }
+    }
 }
 
 enum Outcome {
@@ -437,6 +483,7 @@ impl HttpServerCall {
         };
         let code = response.status.as_u16();
         state.status = Some(code);
+        state.expected = Expected::of(state.head_request, response.status, &response.headers);
         let mut hooked = Vec::new();
         if let Some(hook) = &self.inst.r.config.response_hook {
             hook(response, &mut hooked);
@@ -464,6 +511,14 @@ impl HttpServerCall {
             }
         }
         state.extra.extend(hooked);
+    }
+
+    /// Whether the response head has been seen and everything it promised has gone out (no
+    /// body expected, or the declared length sent).
+    pub fn is_complete(&self) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.status.is_some() && s.expected.met_by(s.response_bytes))
     }
 
     /// Response body bytes went out.
@@ -599,12 +654,14 @@ impl HttpServerCall {
 impl Drop for HttpServerCall {
     fn drop(&mut self) {
         if self.state.is_some() {
-            let outcome = if std::thread::panicking() {
-                PANIC
+            if std::thread::panicking() {
+                self.finish(Outcome::Error(Cow::Borrowed(PANIC)));
+            } else if self.is_complete() {
+                // Everything promised went out; the server just never polled for the end.
+                self.finish(Outcome::Done);
             } else {
-                CANCELLED
-            };
-            self.finish(Outcome::Error(Cow::Borrowed(outcome)));
+                self.finish(Outcome::Error(Cow::Borrowed(CANCELLED)));
+            }
         }
     }
 }
@@ -623,6 +680,9 @@ impl CallObserver for HttpServerCall {
         HttpServerCall::on_data(self, data.remaining() as u64);
     }
     fn on_trailers(&mut self, _trailers: &HeaderMap) {}
+    fn is_complete(&self) -> bool {
+        HttpServerCall::is_complete(self)
+    }
     fn end(self) {
         HttpServerCall::end(self);
     }
