@@ -25,6 +25,11 @@ fn method(name: &str) -> String {
     format!("{SERVICE}/{name}")
 }
 
+/// The echo service's methods, from its descriptor: exact names from the first call.
+fn known() -> towerlight::KnownRpcMethods {
+    towerlight_tonic::known_methods_from_descriptor(towerlight_tests::proto::DESCRIPTOR).unwrap()
+}
+
 /// Server and client spans of one call (waits for both).
 async fn pair(t: &Telemetry) -> (SpanData, SpanData) {
     let server = t.wait_spans(SpanKind::Server, 1).await.remove(0);
@@ -167,7 +172,7 @@ async fn status_in_trailers_after_stream() {
 #[tokio::test(flavor = "current_thread")]
 async fn trailers_only_status_not_an_error_on_the_server() {
     let t = Telemetry::new();
-    let server = serve_grpc(t.config()).await;
+    let server = serve_grpc(t.config().known_rpc_methods(known())).await;
     let mut c = client(server.addr, t.config()).await;
     let err = c.unary(echo("x", 0, 0, "trailers_only")).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
@@ -469,7 +474,10 @@ async fn message_events_and_metadata_are_opt_in() {
 #[tokio::test(flavor = "current_thread")]
 async fn rpc_dup_adds_old_names() {
     let t = Telemetry::new();
-    let config = t.config().semconv(SemconvMode::parse("rpc/dup"));
+    let config = t
+        .config()
+        .semconv(SemconvMode::parse("rpc/dup"))
+        .known_rpc_methods(known());
     let server = serve_grpc(config.clone()).await;
     let mut c = client(server.addr, config).await;
     c.unary(echo("x", 0, 0, "trailers_only")).await.unwrap_err();
@@ -532,4 +540,44 @@ async fn public_endpoint_grpc_server_starts_a_linked_root() {
         srv.links.links[0].span_context.span_id(),
         cli.span_context.span_id()
     );
+}
+
+/// Without a known-method list, a method is named once a handler proved it exists; failures
+/// before that (and calls that never reach a handler) stay `_OTHER`.
+#[tokio::test(flavor = "current_thread")]
+async fn method_names_are_learned_from_handlers() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let mut c = client(server.addr, t.config()).await;
+    c.unary(echo("x", 0, 0, "trailers_only")).await.unwrap_err();
+    c.unary(echo("x", 0, 0, "")).await.unwrap();
+    c.unary(echo("x", 0, 0, "trailers_only")).await.unwrap_err();
+    let servers = t.wait_spans(SpanKind::Server, 3).await;
+    let mut seen: Vec<(std::time::SystemTime, String, String)> = servers
+        .iter()
+        .map(|s| {
+            let a = attrs(s);
+            (
+                s.start_time,
+                a["rpc.method"].as_str().into_owned(),
+                a["rpc.response.status_code"].as_str().into_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let seen: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|(_, m, c)| (m.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("_OTHER", "NOT_FOUND"),
+            ("towerlight.test.v1.Echo/Unary", "OK"),
+            ("towerlight.test.v1.Echo/Unary", "NOT_FOUND"),
+        ]
+    );
+    let first = servers.iter().min_by_key(|s| s.start_time).unwrap();
+    assert_eq!(first.name, "grpc");
+    assert_eq!(attrs(first)["rpc.method_original"], s(&method("Unary")));
 }

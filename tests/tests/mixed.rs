@@ -108,3 +108,34 @@ async fn http_handler_calling_grpc_is_one_trace() {
     // The HTTP span covers the whole downstream call.
     assert!(http.start_time <= rpc_client.start_time && rpc_client.end_time <= http.end_time);
 }
+
+/// A plain HTTP request that claims to be gRPC is measured as a gRPC call, but its path never
+/// becomes an `rpc.method` value: no handler proved it is a gRPC method.
+#[tokio::test(flavor = "current_thread")]
+async fn fake_grpc_content_type_cannot_add_method_names() {
+    let t = Telemetry::new();
+    let app = tonic::service::Routes::new(EchoServer::new(EchoService))
+        .into_axum_router()
+        .route("/users/{id}", get(|| async { "user" }))
+        .layer(towerlight_axum::layer_with(t.config()));
+    let server = serve(app).await;
+    for id in 0..3 {
+        http_client::http()
+            .post(server.url(&format!("/users/{id}")))
+            .header("content-type", "application/grpc")
+            .send()
+            .await
+            .unwrap();
+    }
+    let spans = t.wait_spans(SpanKind::Server, 3).await;
+    for span in &spans {
+        assert_eq!(span.name, "grpc");
+        assert_eq!(
+            attr_map(&span.attributes)["rpc.method"],
+            Value::from("_OTHER")
+        );
+    }
+    let points = t.metrics().histogram("rpc.server.call.duration");
+    assert_eq!(points.len(), 1, "one series, whatever the path");
+    assert_eq!(points[0].count, 3);
+}

@@ -110,3 +110,27 @@ async fn public_endpoint_predicate() {
         .unwrap();
     assert_eq!(public.links.links.len(), 1);
 }
+
+/// A filtered-out request on a public endpoint does not continue the caller's trace either:
+/// downstream calls made while handling it start from a new root.
+#[tokio::test(flavor = "current_thread")]
+async fn filtered_requests_on_public_endpoints_do_not_trust_the_caller() {
+    let t = Telemetry::new();
+    let config = t
+        .config()
+        .public_endpoint(true)
+        .filter(|parts| parts.uri.path() != "/context");
+    let server = AxumHarness::start(config).await;
+    let body = client::http()
+        .get(server.url("/context"))
+        .header("traceparent", format!("00-{TRACE_ID}-{SPAN_ID}-01"))
+        .header("baggage", "k=v")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!body.contains(TRACE_ID), "{body}");
+    assert!(body.ends_with("baggage=k=v"), "baggage is kept: {body}");
+}

@@ -69,7 +69,10 @@ impl RpcTarget {
     /// From an endpoint URI such as `http://orders.internal:50051` (default ports from the
     /// scheme). `None` when the URI has no host.
     pub fn from_uri(uri: &http::Uri) -> Option<RpcTarget> {
-        let (host, port) = split_host_port(uri.authority()?.as_str())?;
+        let authority = uri.authority()?.as_str();
+        // Never export `user:password@`.
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = split_host_port(host_port)?;
         Some(RpcTarget {
             host: StringValue::from(Arc::<str>::from(host)),
             port: port.or(default_port(uri)),
@@ -87,6 +90,33 @@ pub struct GrpcInstrument {
     old_duration: Option<Histogram<f64>>,
     request_metadata: HeaderCapture,
     response_metadata: HeaderCapture,
+    /// Methods proven to exist, when no known-method list is configured (servers only).
+    learned: Option<LearnedMethods>,
+}
+
+/// The gRPC methods a server has seen a handler answer, so their names can be used in metrics
+/// without a configured list. Bounded: past the cap, new names stay `_OTHER`.
+struct LearnedMethods {
+    names: std::sync::RwLock<std::collections::HashSet<Box<str>>>,
+}
+
+impl LearnedMethods {
+    const CAP: usize = 4096;
+
+    /// Whether `method` may be reported by name; learns it first when `handler_ran`.
+    fn confirm(&self, method: &str, handler_ran: bool) -> bool {
+        let known = self.names.read().is_ok_and(|names| names.contains(method));
+        if known || !handler_ran {
+            return known;
+        }
+        if let Ok(mut names) = self.names.write() {
+            if names.len() < Self::CAP {
+                names.insert(method.into());
+                return true;
+            }
+        }
+        false
+    }
 }
 
 impl std::fmt::Debug for GrpcInstrument {
@@ -143,6 +173,11 @@ impl GrpcInstrument {
                 &config.response_metadata,
                 sensitive,
             ),
+            learned: (side == RpcSide::Server && config.known_rpc_methods.is_none()).then(|| {
+                LearnedMethods {
+                    names: std::sync::RwLock::new(std::collections::HashSet::new()),
+                }
+            }),
             config: config.clone(),
         }
     }
@@ -165,12 +200,14 @@ impl GrpcInstrument {
     ) -> GrpcCall {
         let inbound =
             Context::map_current(|cx| self.propagator.extract_with_context(cx, &parts.headers));
+        // Trust first: a filtered-out call on a public endpoint must not continue the caller's
+        // trace downstream either.
+        let (parent, links) = server_parent(&self.config, parts, inbound);
         if let Some(filter) = &self.config.filter {
             if !filter(parts) {
-                return GrpcCall::passthrough(self.clone(), inbound);
+                return GrpcCall::passthrough(self.clone(), parent);
             }
         }
-        let (parent, links) = server_parent(&self.config, parts, inbound);
         let head = HeadScan::new(&parts.headers);
         let server = head.server_address(parts).map(|(h, p)| RpcTarget {
             host: StringValue::from(h.to_owned()),
@@ -295,6 +332,8 @@ impl GrpcInstrument {
                 extra,
                 recording,
                 responses: events.then(|| MessageTap::new(cx.clone(), response_kind)),
+                response_bytes: 0,
+                grpc_response: false,
             })),
             cx,
         }
@@ -373,13 +412,17 @@ struct GrpcState {
     extra: Vec<KeyValue>,
     recording: bool,
     responses: Option<MessageTap>,
+    /// Response body bytes seen (any data frame means a handler produced messages).
+    response_bytes: u64,
+    /// The response was a gRPC response (`content-type: application/grpc*`).
+    grpc_response: bool,
 }
 
 enum Outcome {
     /// The response ended: the status is whatever was read (none = missing).
     Ended,
-    /// The transport or the inner service failed before a status arrived.
-    Failed,
+    /// The transport or the inner service failed before a status arrived (bounded error type).
+    Failed(Cow<'static, str>),
     /// Dropped before the end: the client went away, or the deadline passed.
     Cancelled,
     Panicked,
@@ -425,6 +468,7 @@ impl GrpcCall {
         let Some(state) = self.state.as_mut() else {
             return;
         };
+        state.grpc_response = super::is_grpc(&response.headers);
         if let Some(code) = status::from_headers(&response.headers) {
             state.status = Some(code);
         } else if self.inst.side == RpcSide::Client && response.status != http::StatusCode::OK {
@@ -449,7 +493,11 @@ impl GrpcCall {
 
     /// A response data frame went through.
     pub fn on_data<D: Buf>(&mut self, data: &D) {
-        if let Some(tap) = self.state.as_mut().and_then(|s| s.responses.as_mut()) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        state.response_bytes += data.remaining() as u64;
+        if let Some(tap) = state.responses.as_mut() {
             tap.feed(data);
         }
     }
@@ -478,8 +526,8 @@ impl GrpcCall {
 
     /// The transport or inner service failed; the status is what a client would see
     /// (`UNAVAILABLE`, or `DEADLINE_EXCEEDED` once the deadline has passed).
-    pub fn end_with_error(mut self, _error_type: impl Into<Cow<'static, str>>) {
-        self.finish(Outcome::Failed);
+    pub fn end_with_error(mut self, error_type: impl Into<Cow<'static, str>>) {
+        self.finish(Outcome::Failed(error_type.into()));
     }
 
     /// User code panicked.
@@ -499,14 +547,21 @@ impl GrpcCall {
             .deadline
             .is_some_and(|d| elapsed.as_secs_f64() >= d.as_secs_f64() * 0.95);
         let side = self.inst.side;
-        let (code, error_type): (u16, Option<&'static str>) = match outcome {
+        let (code, error_type): (u16, Option<Cow<'static, str>>) = match outcome {
             Outcome::Ended => (state.status.unwrap_or(status::UNKNOWN), None),
-            Outcome::Failed if past_deadline => (status::DEADLINE_EXCEEDED, None),
-            Outcome::Failed => (state.status.unwrap_or(status::UNAVAILABLE), None),
+            Outcome::Failed(_) if past_deadline => (status::DEADLINE_EXCEEDED, None),
+            // No status arrived: a client generates UNAVAILABLE for a transport failure; a
+            // server's error becomes UNKNOWN on the wire unless it carried a status. The error's
+            // own type says what happened.
+            Outcome::Failed(e) => match (side, state.status) {
+                (_, Some(code)) => (code, None),
+                (RpcSide::Client, None) => (status::UNAVAILABLE, Some(e)),
+                (RpcSide::Server, None) => (status::UNKNOWN, Some(e)),
+            },
             Outcome::Cancelled if past_deadline => (status::DEADLINE_EXCEEDED, None),
             Outcome::Cancelled => (state.status.unwrap_or(status::CANCELLED), None),
             // What the peer sees when the handler's stream is reset mid-call.
-            Outcome::Panicked => (status::INTERNAL, Some(PANIC)),
+            Outcome::Panicked => (status::INTERNAL, Some(Cow::Borrowed(PANIC))),
         };
         let name = status::name(code);
         let is_error = error_type.is_some()
@@ -514,16 +569,21 @@ impl GrpcCall {
                 RpcSide::Server => status::is_server_error(code),
                 RpcSide::Client => code != status::OK,
             };
-        let error_type = is_error.then(|| error_type.unwrap_or(name));
+        let error_type: Option<Cow<'static, str>> =
+            is_error.then(|| error_type.unwrap_or(Cow::Borrowed(name)));
 
-        // Without a known-method list, a server learns that a method does not exist when the
-        // router answers UNIMPLEMENTED without running any handler.
+        // Bounded `rpc.method` without a known-method list: a method name is kept once a gRPC
+        // handler has proven it exists (an OK status or response messages); until then a
+        // failing call is `_OTHER`, so scanners probing random paths cannot add series.
         let mut method = state.method.clone();
+        let handler_ran = state.grpc_response && (code == status::OK || state.response_bytes > 0);
         let unknown_now = side == RpcSide::Server
-            && self.inst.config.known_rpc_methods.is_none()
             && !method.is_other()
-            && code == status::UNIMPLEMENTED
-            && state.responses.as_ref().is_none_or(|t| t.next_id == 1);
+            && self
+                .inst
+                .learned
+                .as_ref()
+                .is_some_and(|learned| !learned.confirm(method.value.as_str(), handler_ran));
         if unknown_now {
             method = RpcMethod::other(method.value.as_str());
         }
@@ -542,8 +602,8 @@ impl GrpcCall {
                 #[allow(deprecated)]
                 span.set_attribute(KeyValue::new(attr::RPC_GRPC_STATUS_CODE, i64::from(code)));
             }
-            if let Some(e) = error_type {
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, e));
+            if let Some(e) = &error_type {
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, e.clone()));
                 span.set_status(Status::error(""));
             }
         }
@@ -653,6 +713,17 @@ fn default_port(uri: &http::Uri) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn targets_never_carry_credentials() {
+        let uri: http::Uri = "http://user:pw@orders.internal:50051".parse().unwrap();
+        let t = RpcTarget::from_uri(&uri).unwrap();
+        assert_eq!(t.host.as_str(), "orders.internal");
+        assert_eq!(t.port, Some(50051));
+        let uri: http::Uri = "https://tok@api.example".parse().unwrap();
+        let t = RpcTarget::from_uri(&uri).unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("api.example", Some(443)));
+    }
 
     #[test]
     fn grpc_timeouts() {

@@ -13,8 +13,10 @@ pub(crate) const OTHER: &str = "_OTHER";
 /// Methods outside the set are reported as `rpc.method = "_OTHER"` with the path in
 /// `rpc.method_original`, so a scanner probing random paths cannot blow up metric cardinality.
 /// Build it from your generated services' descriptors (see `towerlight-tonic`) or list the
-/// methods yourself. Without a set, a server treats a method as unknown when it answers
-/// `UNIMPLEMENTED` without a response body (what tonic does for unknown services and methods).
+/// methods yourself. Without a set, a server reports a method by name once a handler has proven
+/// it exists (an `OK` status or response messages in a gRPC response); until then failing calls
+/// are `_OTHER` — so unknown services, unknown methods and paths rejected before routing (auth,
+/// load shedding) never add metric series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KnownRpcMethods(Arc<HashSet<Box<str>>>);
 

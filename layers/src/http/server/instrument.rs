@@ -171,9 +171,12 @@ impl HttpServerInstrument {
     ) -> HttpServerCall {
         let inbound =
             Context::map_current(|cx| self.r.propagator.extract_with_context(cx, &parts.headers));
+        // Trust is decided before filtering: a filtered-out request on a public endpoint must
+        // not hand the caller's trace to downstream calls either.
+        let (parent, links) = server_parent(&self.r.config, parts, inbound);
         if let Some(filter) = &self.r.config.filter {
             if !filter(parts) {
-                return HttpServerCall::passthrough(self.clone(), inbound);
+                return HttpServerCall::passthrough(self.clone(), parent);
             }
         }
         let config = &self.r.config;
@@ -205,8 +208,6 @@ impl HttpServerInstrument {
                 attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
             }
         }
-
-        let (parent, links) = server_parent(config, parts, inbound);
 
         // One clock reading serves the span and the duration metric, so they agree exactly.
         let started = Instant::now();

@@ -62,6 +62,11 @@ impl<S, M> ServerService<S, M> {
             _ => false,
         };
         if let (true, Some(inst)) = (grpc, &layer.grpc) {
+            if layer.late_route {
+                // Mark the request as instrumented, so a towerlight layer further in (the same
+                // layer added both outside and via `Router::layer`) passes it through.
+                parts.extensions.insert(RouteSlot::default());
+            }
             let counter = (M::counts() && inst.message_events()).then(ByteCounter::default);
             let info = RpcRequestInfo {
                 peer,
