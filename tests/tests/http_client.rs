@@ -281,3 +281,28 @@ async fn reqwest_middleware_spans_credentials_and_resends() {
         .collect();
     assert_eq!(counts, vec![None, Some(Value::I64(1))]);
 }
+
+/// A request that carries only a path (the origin is added further down): the target comes from
+/// its Host header, never from forwarding headers copied from an inbound request.
+#[tokio::test(flavor = "current_thread")]
+async fn path_only_requests_take_the_target_from_host() {
+    let t = Telemetry::new();
+    let answer = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"ok"))))
+    });
+    let client = ServiceBuilder::new()
+        .layer(HttpClientLayer::with_config(t.config()))
+        .service(answer);
+    let req = http::Request::get("/items/1")
+        .header("host", "inventory.internal:8080")
+        .header("x-forwarded-host", "attacker.example")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = client.oneshot(req).await.unwrap();
+    res.into_body().collect().await.unwrap();
+    let cli = t.wait_spans(SpanKind::Client, 1).await.remove(0);
+    let a = attrs(&cli);
+    assert_eq!(a["server.address"], s("inventory.internal"));
+    assert_eq!(a["server.port"], Value::I64(8080));
+    assert_eq!(a["url.full"], s("/items/1"));
+}

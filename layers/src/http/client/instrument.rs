@@ -16,7 +16,7 @@ use opentelemetry_semantic_conventions::attribute as attr;
 
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::config::Config;
-use crate::http::address::{split_host_port, HeadScan};
+use crate::http::address::split_host_port;
 use crate::http::method::MethodAttr;
 use crate::http::metrics::Side;
 use crate::http::resolved::Resolved;
@@ -123,7 +123,13 @@ impl HttpClientInstrument {
                 let host_port = a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h);
                 split_host_port(host_port)
             }
-            None => HeadScan::new(&parts.headers).server_address(parts),
+            // A path-only request: the Host header names the target (forwarding headers on an
+            // outgoing request describe someone else's request, not this one's target).
+            None => parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(split_host_port),
         }
         .map(|(host, port)| {
             let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
