@@ -581,3 +581,61 @@ async fn method_names_are_learned_from_handlers() {
     assert_eq!(first.name, "grpc");
     assert_eq!(attrs(first)["rpc.method_original"], s(&method("Unary")));
 }
+
+/// gRPC-Web (tonic-web inside the towerlight layer): the status travels in a trailer frame at
+/// the end of the body, and is read from there.
+#[tokio::test(flavor = "current_thread")]
+async fn grpc_web_status_from_the_body_trailer_frame() {
+    use prost::Message;
+    let t = Telemetry::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = t.config().known_rpc_methods(known());
+    let server = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .accept_http1(true)
+            .layer(towerlight_tonic::server_with(config))
+            .layer(tonic_web::GrpcWebLayer::new())
+            .add_service(towerlight_tests::proto::echo_server::EchoServer::new(
+                towerlight_tests::grpc_harness::EchoService,
+            ))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    let frame = |req: EchoRequest| {
+        let msg = req.encode_to_vec();
+        let mut body = vec![0u8];
+        body.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        body.extend_from_slice(&msg);
+        body
+    };
+    let http = towerlight_tests::client::http();
+    for (name, req) in [
+        ("Unary", echo("web", 0, 0, "")),
+        ("ServerStream", echo("web", 2, 0, "trailers")),
+    ] {
+        let res = http
+            .post(format!("http://{addr}/{SERVICE}/{name}"))
+            .header("content-type", "application/grpc-web+proto")
+            .header("x-grpc-web", "1")
+            .body(frame(req))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body = res.bytes().await.unwrap();
+        assert!(body.windows(12).any(|w| w == b"grpc-status:"), "{body:?}");
+    }
+    let spans = t.wait_spans(SpanKind::Server, 2).await;
+    let unary = spans.iter().find(|s| s.name == method("Unary")).unwrap();
+    assert_eq!(attrs(unary)["rpc.response.status_code"], s("OK"));
+    assert_eq!(unary.status, Status::Unset);
+    let stream = spans
+        .iter()
+        .find(|s| s.name == method("ServerStream"))
+        .unwrap();
+    assert_eq!(attrs(stream)["rpc.response.status_code"], s("INTERNAL"));
+    assert_eq!(attrs(stream)["error.type"], s("INTERNAL"));
+    server.abort();
+}

@@ -334,6 +334,7 @@ impl GrpcInstrument {
                 responses: events.then(|| MessageTap::new(cx.clone(), response_kind)),
                 response_bytes: 0,
                 grpc_response: false,
+                web_trailers: None,
             })),
             cx,
         }
@@ -416,6 +417,8 @@ struct GrpcState {
     response_bytes: u64,
     /// The response was a gRPC response (`content-type: application/grpc*`).
     grpc_response: bool,
+    /// For gRPC-Web responses: reads the trailer frame at the end of the body.
+    web_trailers: Option<FrameParser>,
 }
 
 enum Outcome {
@@ -469,6 +472,9 @@ impl GrpcCall {
             return;
         };
         state.grpc_response = super::is_grpc(&response.headers);
+        if super::is_grpc_web(&response.headers) {
+            state.web_trailers = Some(FrameParser::default());
+        }
         if let Some(code) = status::from_headers(&response.headers) {
             state.status = Some(code);
         } else if self.inst.side == RpcSide::Client && response.status != http::StatusCode::OK {
@@ -499,6 +505,24 @@ impl GrpcCall {
         state.response_bytes += data.remaining() as u64;
         if let Some(tap) = state.responses.as_mut() {
             tap.feed(data);
+        }
+        if let Some(parser) = state.web_trailers.as_mut() {
+            // gRPC-Web: the status is in a trailer frame inside the body.
+            let mut found = None;
+            let mut slices = [std::io::IoSlice::new(&[]); 64];
+            let n = data.chunks_vectored(&mut slices);
+            for slice in &slices[..n] {
+                parser.feed_frames(
+                    slice,
+                    |_| {},
+                    |block| {
+                        found = status::from_web_trailers(block).or(found);
+                    },
+                );
+            }
+            if let Some(code) = found {
+                state.status = Some(code);
+            }
         }
     }
 

@@ -13,18 +13,29 @@ pub(crate) use instrument::MessageTap;
 pub use instrument::{GrpcCall, GrpcInstrument, RpcRequestInfo, RpcSide, RpcTarget};
 pub use method::KnownRpcMethods;
 
-/// Whether a request is gRPC: its content type is `application/grpc` or `application/grpc+…`
-/// (gRPC-Web, `application/grpc-web*`, is left to the HTTP instrument).
+/// Whether a request is gRPC: its content type is `application/grpc`, `application/grpc+…` or
+/// binary gRPC-Web (`application/grpc-web`, `application/grpc-web+…`). The base64 text form
+/// (`application/grpc-web-text`) is left to the HTTP instrument: its status cannot be read
+/// without decoding the body.
 pub fn is_grpc(headers: &http::HeaderMap) -> bool {
+    content_type(headers).is_some_and(|ct| {
+        let rest = ct.strip_prefix("application/grpc");
+        let rest = rest.map(|r| r.strip_prefix("-web").unwrap_or(r));
+        rest.is_some_and(|r| r.is_empty() || r.starts_with('+') || r.starts_with(';'))
+    })
+}
+
+/// Whether a response is binary gRPC-Web, whose trailers travel in the body.
+pub(crate) fn is_grpc_web(headers: &http::HeaderMap) -> bool {
+    is_grpc(headers)
+        && content_type(headers).is_some_and(|ct| ct.starts_with("application/grpc-web"))
+}
+
+fn content_type(headers: &http::HeaderMap) -> Option<&str> {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            let ct = ct.trim();
-            ct.strip_prefix("application/grpc").is_some_and(|rest| {
-                rest.is_empty() || rest.starts_with('+') || rest.starts_with(';')
-            })
-        })
+        .map(str::trim)
 }
 
 #[cfg(test)]
@@ -39,7 +50,10 @@ mod tests {
             ("application/grpc", true),
             ("application/grpc+proto", true),
             ("application/grpc;charset=utf-8", true),
-            ("application/grpc-web", false),
+            ("application/grpc-web", true),
+            ("application/grpc-web+proto", true),
+            ("application/grpc-web-text", false),
+            ("application/grpcx", false),
             ("application/json", false),
         ] {
             h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());

@@ -57,6 +57,18 @@ pub(crate) fn from_headers(headers: &HeaderMap) -> Option<u16> {
     value.parse::<u32>().ok().map(normalize).or(Some(UNKNOWN))
 }
 
+/// `grpc-status` from the text block of a gRPC-Web trailer frame (`name: value` lines).
+pub(crate) fn from_web_trailers(block: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(block).ok()?;
+    text.split("\r\n").find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        if !name.trim().eq_ignore_ascii_case("grpc-status") {
+            return None;
+        }
+        Some(value.trim().parse::<u32>().map_or(UNKNOWN, normalize))
+    })
+}
+
 /// Codes that make a *server* span an error (the RPC conventions' list): a server is not at
 /// fault for NOT_FOUND, INVALID_ARGUMENT, CANCELLED and the like.
 pub(crate) fn is_server_error(code: u16) -> bool {
@@ -92,6 +104,17 @@ mod tests {
         assert_eq!(from_headers(&h), Some(UNKNOWN));
         h.insert("grpc-status", "nope".parse().unwrap());
         assert_eq!(from_headers(&h), Some(UNKNOWN));
+    }
+
+    #[test]
+    fn web_trailer_blocks() {
+        assert_eq!(
+            from_web_trailers(b"grpc-status:0\r\ngrpc-message:\r\n"),
+            Some(OK)
+        );
+        assert_eq!(from_web_trailers(b"Grpc-Status: 14\r\n"), Some(UNAVAILABLE));
+        assert_eq!(from_web_trailers(b"grpc-message:x\r\n"), None);
+        assert_eq!(from_web_trailers(&[0xff, 0xfe]), None);
     }
 
     #[test]
