@@ -31,6 +31,9 @@ mod traceparent;
 mod tracestate;
 mod w3c;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use baggage::W3cBaggage;
 pub use carrier::{HeaderExtractor, HeaderInjector};
 pub use composite::Propagator;
