@@ -74,6 +74,20 @@ impl<O: CallObserver> Drop for UnwindGuard<'_, O> {
     }
 }
 
+/// The `Debug` output every call type shares: its span context and whether it has finished.
+pub(crate) fn debug_call(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    cx: &Context,
+    finished: bool,
+) -> std::fmt::Result {
+    use opentelemetry::trace::TraceContextExt;
+    f.debug_struct(name)
+        .field("span_context", cx.span().span_context())
+        .field("finished", &finished)
+        .finish()
+}
+
 /// A bounded `error.type` for an error type: its type name.
 pub(crate) fn error_type_of<E>() -> Cow<'static, str> {
     Cow::Borrowed(std::any::type_name::<E>())

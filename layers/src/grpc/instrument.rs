@@ -444,10 +444,7 @@ pub struct GrpcCall {
 
 impl std::fmt::Debug for GrpcCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcCall")
-            .field("span_context", self.cx.span().span_context())
-            .field("finished", &self.state.is_none())
-            .finish()
+        crate::body::debug_call(f, "GrpcCall", &self.cx, self.state.is_none())
     }
 }
 

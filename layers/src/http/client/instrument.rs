@@ -295,10 +295,7 @@ pub struct HttpClientCall {
 
 impl std::fmt::Debug for HttpClientCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClientCall")
-            .field("span_context", self.cx.span().span_context())
-            .field("finished", &self.state.is_none())
-            .finish()
+        crate::body::debug_call(f, "HttpClientCall", &self.cx, self.state.is_none())
     }
 }
 

@@ -455,10 +455,7 @@ pub struct HttpServerCall {
 
 impl std::fmt::Debug for HttpServerCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpServerCall")
-            .field("span_context", self.cx.span().span_context())
-            .field("finished", &self.state.is_none())
-            .finish()
+        crate::body::debug_call(f, "HttpServerCall", &self.cx, self.state.is_none())
     }
 }
 
