@@ -156,3 +156,38 @@ async fn declared_length_completes_the_body() {
     let m = t.metrics();
     assert_eq!(m.histogram("http.server.response.body.size")[0].sum, 3.0);
 }
+
+/// A server that terminates TLS itself tells the layer so: `url.scheme` is `https` on the span and
+/// the metric, unless a proxy header says otherwise.
+#[tokio::test(flavor = "current_thread")]
+async fn secure_servers_report_https() {
+    let t = Telemetry::new();
+    let layer = towerlight_axum::layer_with(t.config()).secure(true);
+    let server = serve(routes().layer(layer)).await;
+    client::http()
+        .get(server.url("/users/1"))
+        .send()
+        .await
+        .unwrap();
+    client::http()
+        .get(server.url("/users/2"))
+        .header("x-forwarded-proto", "http")
+        .send()
+        .await
+        .unwrap();
+    let spans = t.wait_spans(SpanKind::Server, 2).await;
+    let mut schemes: Vec<String> = spans
+        .iter()
+        .map(|s| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "url.scheme")
+                .map(|kv| kv.value.as_str().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    schemes.sort();
+    assert_eq!(schemes, ["http", "https"]);
+    let points = t.metrics().histogram("http.server.request.duration");
+    assert_eq!(points.len(), 2, "one series per scheme");
+}

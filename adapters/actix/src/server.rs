@@ -114,7 +114,9 @@ where
             });
             req.set_payload(Payload::from(counted));
         }
-        let info = RequestInfo::new(route, peer).with_request_bytes(counter);
+        let info = RequestInfo::new(route, peer)
+            .with_request_bytes(counter)
+            .with_secure(req.app_config().secure());
         let call = self.inst.start(&parts, info);
         let future = {
             let _attached = call.context().clone().attach();

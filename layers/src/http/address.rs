@@ -67,15 +67,17 @@ impl<'a> HeadScan<'a> {
         split_host_port(raw.trim()).map(|(h, _)| h)
     }
 
-    /// `https` or `http` as the client used it, when a proxy said so or the target is absolute.
-    pub(crate) fn scheme(&self, parts: &Parts) -> &'static str {
+    /// `https` or `http` as the client used it: what a proxy said, else the absolute target's
+    /// scheme, else whether this connection is TLS (`secure`, known only to the server).
+    pub(crate) fn scheme(&self, parts: &Parts, secure: bool) -> &'static str {
         let forwarded = self
             .forwarded_param("proto")
             .or_else(|| first_list_value(self.x_forwarded_proto));
-        let value = forwarded.or_else(|| parts.uri.scheme_str());
-        match value {
+        match forwarded.or_else(|| parts.uri.scheme_str()) {
             Some(v) if v.eq_ignore_ascii_case("https") => "https",
-            _ => "http",
+            Some(_) => "http",
+            None if secure => "https",
+            None => "http",
         }
     }
 
@@ -170,7 +172,7 @@ mod tests {
     }
 
     fn scheme(p: &Parts) -> &'static str {
-        HeadScan::new(&p.headers).scheme(p)
+        HeadScan::new(&p.headers).scheme(p, false)
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct RequestInfo {
     pub peer: Option<SocketAddr>,
     /// Counts the request body bytes the handler reads (body-size metrics only).
     pub request_bytes: Option<ByteCounter>,
+    /// The connection is TLS: `url.scheme` is `https` unless a proxy header says otherwise.
+    pub secure: bool,
 }
 
 impl RequestInfo {
@@ -50,6 +52,12 @@ impl RequestInfo {
             peer,
             ..RequestInfo::default()
         }
+    }
+
+    /// Marks the connection as TLS (or not).
+    pub fn with_secure(mut self, secure: bool) -> RequestInfo {
+        self.secure = secure;
+        self
     }
 
     /// Counts the request body with `counter` (for adapters that wrap the body themselves).
@@ -182,7 +190,7 @@ impl HttpServerInstrument {
         let config = &self.r.config;
         let method = MethodAttr::new(&parts.method, &config.known_methods);
         let head = HeadScan::new(&parts.headers);
-        let scheme = head.scheme(parts);
+        let scheme = head.scheme(parts, info.secure);
         let route = info.route;
         let default_name = span_name(&method, route.as_deref());
         let name = config.default_span_name(parts, route.as_deref(), default_name);

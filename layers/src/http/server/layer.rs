@@ -68,6 +68,7 @@ pub struct ServerLayer<M = Passthrough> {
     pub(crate) route: RouteFn,
     pub(crate) peer: PeerFn,
     pub(crate) late_route: bool,
+    pub(crate) secure: bool,
     _mode: PhantomData<fn() -> M>,
 }
 
@@ -82,6 +83,7 @@ impl<M> Clone for ServerLayer<M> {
             route: self.route,
             peer: self.peer,
             late_route: self.late_route,
+            secure: self.secure,
             _mode: PhantomData,
         }
     }
@@ -127,6 +129,7 @@ impl ServerLayer {
             route: no_route,
             peer: peer_from_extension,
             late_route: false,
+            secure: false,
             _mode: PhantomData,
         }
     }
@@ -153,6 +156,13 @@ impl<M> ServerLayer<M> {
         self
     }
 
+    /// The server terminates TLS itself: `url.scheme` is `https` unless a proxy header says
+    /// otherwise (a layer cannot see the connection, so it has to be told).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
     /// Hand the inner service the request body through another [`RequestBodyMode`](crate::body::RequestBodyMode).
     pub fn body_mode<M2>(self) -> ServerLayer<M2> {
         ServerLayer {
@@ -161,6 +171,7 @@ impl<M> ServerLayer<M> {
             route: self.route,
             peer: self.peer,
             late_route: self.late_route,
+            secure: self.secure,
             _mode: PhantomData,
         }
     }

@@ -95,6 +95,7 @@ impl<S, M> ServerService<S, M> {
             route_slot,
             peer,
             request_bytes: counter.clone(),
+            secure: layer.secure,
         };
         (Some(ServerCall::Http(inst.start(parts, info))), counter)
     }
