@@ -34,6 +34,19 @@ pub trait CallObserver {
     }
     /// The body ended normally.
     fn end(self);
+    /// Ends the call now if [`is_complete`](Self::is_complete) says nothing more will come, and
+    /// hands it back otherwise (for adapters to wrap the body with).
+    fn end_if_complete(self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        if self.is_complete() {
+            self.end();
+            None
+        } else {
+            Some(self)
+        }
+    }
     /// The body failed; `error_type` is a bounded `error.type` value.
     fn end_with_error(self, error_type: Cow<'static, str>);
     /// Polling panicked.

@@ -99,7 +99,12 @@ impl SemconvMode {
 /// The default set is the one the HTTP semantic conventions list (RFC 9110 methods, `PATCH` and
 /// `QUERY`), compared case-sensitively. `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` replaces it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct KnownMethods(Arc<[Box<str>]>);
+pub struct KnownMethods {
+    methods: Arc<[Box<str>]>,
+    /// Decided once: the request path then maps methods to static strings without comparing
+    /// the set.
+    is_default: bool,
+}
 
 impl KnownMethods {
     /// The semantic conventions' default set.
@@ -113,15 +118,19 @@ impl KnownMethods {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        KnownMethods(
-            methods
-                .into_iter()
-                .filter_map(|m| {
-                    let m = m.as_ref().trim();
-                    (!m.is_empty()).then(|| Box::from(m))
-                })
-                .collect(),
-        )
+        let methods: Arc<[Box<str>]> = methods
+            .into_iter()
+            .filter_map(|m| {
+                let m = m.as_ref().trim();
+                (!m.is_empty()).then(|| Box::from(m))
+            })
+            .collect();
+        let is_default = methods.len() == Self::DEFAULT.len()
+            && methods.iter().zip(Self::DEFAULT).all(|(a, b)| &**a == b);
+        KnownMethods {
+            methods,
+            is_default,
+        }
     }
 
     /// Reads `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`; the default set when unset or empty.
@@ -134,12 +143,11 @@ impl KnownMethods {
 
     /// Whether `method` is in the set.
     pub fn contains(&self, method: &str) -> bool {
-        self.0.iter().any(|m| &**m == method)
+        self.methods.iter().any(|m| &**m == method)
     }
 
     pub(crate) fn is_default(&self) -> bool {
-        self.0.len() == Self::DEFAULT.len()
-            && self.0.iter().zip(Self::DEFAULT).all(|(a, b)| &**a == b)
+        self.is_default
     }
 }
 
@@ -151,7 +159,7 @@ impl Default for KnownMethods {
 
 impl fmt::Debug for KnownMethods {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter()).finish()
+        f.debug_list().entries(self.methods.iter()).finish()
     }
 }
 

@@ -48,15 +48,15 @@ where
         Poll::Ready(match result {
             Ok(response) => {
                 let (parts, body) = response.into_parts();
-                let mut call = slot.take();
-                if let Some(c) = call.as_mut() {
+                let call = slot.take().and_then(|mut c| {
                     c.on_response(&parts);
-                }
-                if body.is_end_stream() || call.as_ref().is_some_and(|c| c.is_complete()) {
-                    if let Some(c) = call.take() {
+                    if body.is_end_stream() {
                         c.end();
+                        None
+                    } else {
+                        c.end_if_complete()
                     }
-                }
+                });
                 Ok(Response::from_parts(
                     parts,
                     InstrumentedBody::new(body, call),

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use opentelemetry::context::FutureExt as _;
 use pin_project_lite::pin_project;
+use towerlight::body::CallObserver;
 use towerlight::http::client::{ClientRequestInfo, HttpClientCall, HttpClientInstrument};
 use towerlight::Config;
 
@@ -118,12 +119,7 @@ impl AwcTracing {
             }
         }
         call.on_response_head(status, version(response.version()), &head_headers);
-        let call = if call.is_complete() {
-            call.end();
-            None
-        } else {
-            Some(call)
-        };
+        let call = call.end_if_complete();
         Ok(response.map_body(|_, payload| {
             let stream: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
                 Box::pin(payload);

@@ -155,38 +155,29 @@ where
         let slot = &mut *guard.0;
         Poll::Ready(match result {
             Ok(res) => {
-                let mut call = slot.take();
                 let size = res.response().body().size();
-                if let Some(c) = call.as_mut() {
-                    c.on_response(&response_parts(
+                let call = slot.take().and_then(|mut c| {
+                    let mut head = response_parts(
                         res.response().head(),
                         res.response().headers(),
                         *this.needs_headers,
-                    ));
-                }
-                let complete = call.as_ref().is_some_and(HttpServerCall::is_complete);
-                let remaining = match size {
-                    BodySize::None | BodySize::Sized(0) => {
-                        if let Some(c) = call.take() {
-                            c.end();
-                        }
-                        None
+                    );
+                    // Actix writes `Content-Length` from the body size only when encoding; the
+                    // instrument needs it to know when the body is complete.
+                    if let BodySize::Sized(n) = size {
+                        head.headers
+                            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
                     }
-                    _ if complete => {
-                        // HEAD, 204, 304: Actix sends no body at all.
-                        if let Some(c) = call.take() {
-                            c.end();
-                        }
+                    c.on_response(&head);
+                    if size == BodySize::None {
+                        c.end();
                         None
+                    } else {
+                        // Empty bodies and HEAD/204/304 end at the head.
+                        c.end_if_complete()
                     }
-                    BodySize::Sized(n) => Some(n),
-                    BodySize::Stream => None,
-                };
-                Ok(res.map_body(|_, body| TracedBody {
-                    inner: body,
-                    call,
-                    remaining,
-                }))
+                });
+                Ok(res.map_body(|_, body| TracedBody { inner: body, call }))
             }
             Err(err) => {
                 // Actix turns this error into a response further out; record what it will be.
@@ -211,7 +202,6 @@ pin_project! {
         #[pin]
         inner: B,
         call: Option<HttpServerCall>,
-        remaining: Option<u64>,
     }
 }
 
@@ -237,17 +227,12 @@ impl<B: MessageBody> MessageBody for TracedBody<B> {
         match &result {
             Poll::Pending => {}
             Poll::Ready(Some(Ok(bytes))) => {
+                // A sized body may not be polled past its last byte: end when it is complete.
                 if let Some(call) = slot.as_mut() {
                     CallObserver::on_data(call, bytes);
                 }
-                // A sized body may not be polled past its last byte.
-                if let Some(left) = this.remaining.as_mut() {
-                    *left = left.saturating_sub(bytes.len() as u64);
-                    if *left == 0 {
-                        if let Some(call) = slot.take() {
-                            call.end();
-                        }
-                    }
+                if let Some(call) = slot.take() {
+                    *slot = call.end_if_complete();
                 }
             }
             Poll::Ready(Some(Err(_))) => {

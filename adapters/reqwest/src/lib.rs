@@ -22,7 +22,7 @@ use http::Extensions;
 use opentelemetry::context::FutureExt as _;
 use reqwest::{Request, Response, ResponseBuilderExt};
 use reqwest_middleware::{Middleware, Next};
-use towerlight::body::InstrumentedBody;
+use towerlight::body::{CallObserver, InstrumentedBody};
 use towerlight::http::client::{ClientRequestInfo, HttpClientInstrument};
 use towerlight::{Config, ResendCount, UrlTemplate};
 
@@ -90,13 +90,8 @@ impl Middleware for OtelMiddleware {
         let response: http::Response<reqwest::Body> = response.into();
         let (mut head, body) = response.into_parts();
         call.on_response(&head);
-        let call = if call.is_complete() {
-            // HEAD, 204, 304, `Content-Length: 0`: nothing more will arrive.
-            call.end();
-            None
-        } else {
-            Some(call)
-        };
+        // HEAD, 204, 304, `Content-Length: 0`: nothing more will arrive.
+        let call = call.end_if_complete();
         let body = reqwest::Body::wrap(InstrumentedBody::new(body, call));
         let (url_head, ()) = http::Response::builder()
             .url(url)

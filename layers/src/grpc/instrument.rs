@@ -469,7 +469,7 @@ impl GrpcCall {
             return;
         };
         state.grpc_response = super::is_grpc(&response.headers);
-        if super::is_grpc_web(&response.headers) {
+        if state.grpc_response && super::is_grpc_web(&response.headers) {
             state.web_trailers = Some(FrameParser::default());
         }
         if let Some(code) = status::from_headers(&response.headers) {

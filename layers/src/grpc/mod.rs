@@ -25,10 +25,9 @@ pub fn is_grpc(headers: &http::HeaderMap) -> bool {
     })
 }
 
-/// Whether a response is binary gRPC-Web, whose trailers travel in the body.
+/// Whether a gRPC response ([`is_grpc`]) is gRPC-Web, whose trailers travel in the body.
 pub(crate) fn is_grpc_web(headers: &http::HeaderMap) -> bool {
-    is_grpc(headers)
-        && content_type(headers).is_some_and(|ct| ct.starts_with("application/grpc-web"))
+    content_type(headers).is_some_and(|ct| ct.starts_with("application/grpc-web"))
 }
 
 fn content_type(headers: &http::HeaderMap) -> Option<&str> {

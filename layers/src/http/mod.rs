@@ -5,6 +5,7 @@ pub mod client;
 pub(crate) mod headers;
 mod method;
 pub mod metrics;
+mod progress;
 mod resolved;
 pub mod server;
 mod url;

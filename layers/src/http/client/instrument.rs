@@ -19,8 +19,9 @@ use crate::config::Config;
 use crate::http::address::split_host_port;
 use crate::http::method::MethodAttr;
 use crate::http::metrics::Side;
+use crate::http::progress::BodyProgress;
 use crate::http::resolved::Resolved;
-use crate::http::server::{protocol_version, Expected, CANCELLED};
+use crate::http::server::{protocol_version, CANCELLED};
 use crate::http::url::full_url;
 
 /// A low-cardinality template for a client request's URL (`/users/{id}`), set by the caller as a
@@ -253,9 +254,7 @@ impl HttpClientInstrument {
                 extra,
                 recording,
                 request_size,
-                response_bytes: 0,
-                head_request: parts.method == http::Method::HEAD,
-                expected: Expected::Open,
+                body: BodyProgress::new(&parts.method),
             })),
         }
     }
@@ -278,9 +277,8 @@ struct ClientState {
     extra: Vec<KeyValue>,
     recording: bool,
     request_size: RequestSize,
-    response_bytes: u64,
-    head_request: bool,
-    expected: Expected,
+    /// The response body against what its head promised.
+    body: BodyProgress,
 }
 
 /// One outgoing HTTP request in flight.
@@ -333,7 +331,7 @@ impl HttpClientCall {
         };
         state.status = Some(status.as_u16());
         state.version = Some(protocol_version(version));
-        state.expected = Expected::of(state.head_request, status, headers);
+        state.body.on_head(status, headers);
         if state.recording {
             let span = self.cx.span();
             span.set_attribute(KeyValue::new(
@@ -362,15 +360,13 @@ impl HttpClientCall {
     /// Whether the response head arrived and everything it promised has been received (no
     /// body expected, or the declared length read): adapters end the call right there.
     pub fn is_complete(&self) -> bool {
-        self.state
-            .as_ref()
-            .is_some_and(|s| s.status.is_some() && s.expected.met_by(s.response_bytes))
+        self.state.as_ref().is_some_and(|s| s.body.is_complete())
     }
 
     /// Response body bytes arrived.
     pub fn on_body_bytes(&mut self, len: u64) {
         if let Some(state) = self.state.as_mut() {
-            state.response_bytes += len;
+            state.body.on_bytes(len);
         }
     }
 
@@ -431,7 +427,7 @@ impl HttpClientCall {
         }
         if let Some(h) = &metrics.response_size {
             if state.status.is_some() {
-                h.record(state.response_bytes, &attrs);
+                h.record(state.body.bytes(), &attrs);
             }
         }
         if let Some(active) = &metrics.active {

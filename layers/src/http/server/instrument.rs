@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::http::address::{self, HeadScan};
 use crate::http::method::MethodAttr;
 use crate::http::metrics::Side;
+use crate::http::progress::BodyProgress;
 use crate::http::resolved::Resolved;
 use crate::http::url::redact_query;
 use crate::trust::server_parent;
@@ -274,10 +275,8 @@ impl HttpServerInstrument {
                 status: None,
                 extra,
                 request_bytes,
-                response_bytes: 0,
                 recording,
-                head_request: parts.method == http::Method::HEAD,
-                expected: Expected::Open,
+                body: BodyProgress::new(&parts.method),
             })),
         }
     }
@@ -396,52 +395,9 @@ struct CallState {
     status: Option<u16>,
     extra: Vec<KeyValue>,
     request_bytes: RequestBytes,
-    response_bytes: u64,
     recording: bool,
-    /// The request was `HEAD`: its response never has a body.
-    head_request: bool,
-    /// What the response promised: no body at all, or this many bytes.
-    expected: Expected,
-}
-
-/// How much response body to expect, from the request method, the status and the headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Expected {
-    /// Not known yet, or a body of unknown length (chunked, streamed).
-    Open,
-    /// No body: HEAD, 1xx, 204, 304.
-    Nothing,
-    /// Exactly this many bytes (`Content-Length`).
-    Bytes(u64),
-}
-
-impl Expected {
-    /// What a response with this status and these headers carries, for a request that was (or
-    /// was not) `HEAD`.
-    pub(crate) fn of(
-        head_request: bool,
-        status: http::StatusCode,
-        headers: &HeaderMap,
-    ) -> Expected {
-        let code = status.as_u16();
-        if head_request || status.is_informational() || code == 204 || code == 304 {
-            return Expected::Nothing;
-        }
-        headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .map_or(Expected::Open, Expected::Bytes)
-    }
-
-    /// Whether `sent` bytes complete the body.
-    pub(crate) fn met_by(self, sent: u64) -> bool {
-        match self {
-            Expected::Open => false,
-            Expected::Nothing => true,
-            Expected::Bytes(n) => sent >= n,
-        }
-    }
+    /// The response body against what its head promised.
+    body: BodyProgress,
 }
 
 enum Outcome {
@@ -489,7 +445,7 @@ impl HttpServerCall {
         };
         let code = response.status.as_u16();
         state.status = Some(code);
-        state.expected = Expected::of(state.head_request, response.status, &response.headers);
+        state.body.on_head(response.status, &response.headers);
         let mut hooked = Vec::new();
         if let Some(hook) = &self.inst.r.config.response_hook {
             hook(response, &mut hooked);
@@ -522,15 +478,13 @@ impl HttpServerCall {
     /// Whether the response head has been seen and everything it promised has gone out (no
     /// body expected, or the declared length sent).
     pub fn is_complete(&self) -> bool {
-        self.state
-            .as_ref()
-            .is_some_and(|s| s.status.is_some() && s.expected.met_by(s.response_bytes))
+        self.state.as_ref().is_some_and(|s| s.body.is_complete())
     }
 
     /// Response body bytes went out.
     pub fn on_data(&mut self, len: u64) {
         if let Some(state) = self.state.as_mut() {
-            state.response_bytes += len;
+            state.body.on_bytes(len);
         }
     }
 
@@ -624,7 +578,7 @@ impl HttpServerCall {
             }
         }
         if let Some(h) = &metrics.response_size {
-            h.record(state.response_bytes, &attrs);
+            h.record(state.body.bytes(), &attrs);
         }
         if let Some(active) = &metrics.active {
             active.add(

@@ -8,7 +8,7 @@ mod service;
 
 pub use crate::future::ResponseFuture;
 pub use call::ServerCall;
-pub(crate) use instrument::{protocol_version, Expected};
+pub(crate) use instrument::protocol_version;
 pub use instrument::{
     HttpServerCall, HttpServerInstrument, RequestInfo, RouteSlot, CANCELLED, PANIC,
 };
