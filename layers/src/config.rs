@@ -16,6 +16,7 @@ use opentelemetry::metrics::{Meter, MeterProvider};
 use opentelemetry::trace::TracerProvider;
 use opentelemetry::{InstrumentationScope, KeyValue};
 
+use crate::common::redact::SensitiveKeys;
 use crate::error::ConfigError;
 use crate::grpc::KnownRpcMethods;
 use crate::propagation::Propagator;
@@ -175,17 +176,8 @@ pub const SENSITIVE_HEADERS: [&str; 8] = [
     "x-amz-security-token",
 ];
 
-/// Query keys whose values the semantic conventions ask to replace with `REDACTED` in `url.query`
-/// and `url.full`.
-pub const SENSITIVE_QUERY_PARAMS: [&str; 7] = [
-    "AWSAccessKeyId",
-    "Signature",
-    "sig",
-    "X-Goog-Signature",
-    "X-Amz-Signature",
-    "X-Amz-Credential",
-    "X-Amz-Security-Token",
-];
+pub use crate::common::redact::SENSITIVE_QUERY_PARAMS;
+pub use crate::common::DEFAULT_VALUE_LENGTH;
 
 #[derive(Clone)]
 pub(crate) enum PublicEndpoint {
@@ -233,7 +225,8 @@ pub struct Config {
     pub(crate) request_headers: Vec<HeaderName>,
     pub(crate) response_headers: Vec<HeaderName>,
     pub(crate) sensitive_headers: Vec<HeaderName>,
-    pub(crate) sensitive_query: Arc<[Box<str>]>,
+    pub(crate) sensitive_query: SensitiveKeys,
+    pub(crate) max_value_length: usize,
     pub(crate) semconv: SemconvMode,
     pub(crate) known_methods: KnownMethods,
     pub(crate) active_requests: bool,
@@ -243,6 +236,7 @@ pub struct Config {
     pub(crate) message_events: bool,
     pub(crate) known_rpc_methods: Option<KnownRpcMethods>,
     pub(crate) env_error: Option<ConfigError>,
+    env_warned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for Config {
@@ -283,9 +277,16 @@ impl Config {
     /// A bad value in those variables does not fail here: the layer logs one warning when it is
     /// built and falls back to the default. Use [`Config::from_env`] to get the error instead.
     pub fn new() -> Config {
-        let (propagator, env_error) = match Propagator::from_env() {
+        let (propagator, mut env_error) = match Propagator::from_env() {
             Ok(p) => (Some(p), None),
             Err(e) => (None, Some(ConfigError::from(e))),
+        };
+        let max_value_length = match value_length_from_env(|k| std::env::var(k).ok()) {
+            Ok(n) => n.unwrap_or(DEFAULT_VALUE_LENGTH),
+            Err(e) => {
+                env_error.get_or_insert(e);
+                DEFAULT_VALUE_LENGTH
+            }
         };
         Config {
             tracer: TracerSource::Global,
@@ -302,7 +303,8 @@ impl Config {
                 .iter()
                 .map(|h| HeaderName::from_static(h))
                 .collect(),
-            sensitive_query: SENSITIVE_QUERY_PARAMS.iter().map(|&s| s.into()).collect(),
+            sensitive_query: SensitiveKeys::default(),
+            max_value_length,
             semconv: SemconvMode::from_env(),
             known_methods: KnownMethods::from_env(),
             active_requests: false,
@@ -312,6 +314,7 @@ impl Config {
             message_events: false,
             known_rpc_methods: None,
             env_error,
+            env_warned: Arc::default(),
         }
     }
 
@@ -455,14 +458,45 @@ impl Config {
         self
     }
 
-    /// Replace the list of query keys whose values are exported as `REDACTED` (default:
-    /// [`SENSITIVE_QUERY_PARAMS`]). Keys are matched exactly.
+    /// Replace the list of query keys whose values are exported as `REDACTED` in `url.query`,
+    /// `url.full` and the `http/dup` names (default: [`SENSITIVE_QUERY_PARAMS`]). Keys are
+    /// compared after percent-decoding and ignoring case, as servers read them.
     pub fn sensitive_query_params<I, S>(mut self, keys: I) -> Config
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.sensitive_query = keys.into_iter().map(|k| k.as_ref().into()).collect();
+        self.sensitive_query = SensitiveKeys::new(keys);
+        self
+    }
+
+    /// Add query keys to redact, on top of the current list (by default
+    /// [`SENSITIVE_QUERY_PARAMS`]).
+    ///
+    /// ```
+    /// let config = towerlight::Config::new().add_sensitive_query_params(["otp", "magic_link"]);
+    /// # let _ = config;
+    /// ```
+    pub fn add_sensitive_query_params<I, S>(mut self, keys: I) -> Config
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.sensitive_query = self.sensitive_query.with(keys);
+        self
+    }
+
+    /// The most bytes any client-controlled value may take as an attribute (user agent, path,
+    /// query, addresses from headers, captured headers and metadata, original method names,
+    /// `url.full`). Longer values are cut on a character boundary and end in `…`.
+    ///
+    /// Default: `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`,
+    /// else [`DEFAULT_VALUE_LENGTH`] (2048).
+    pub fn max_attribute_length(mut self, bytes: usize) -> Config {
+        self.max_value_length = bytes;
+        if matches!(self.env_error, Some(ConfigError::ValueLength { .. })) {
+            self.env_error = None;
+        }
         self
     }
 
@@ -551,10 +585,20 @@ impl Config {
         }
     }
 
-    /// The propagator the layer uses, warning once (at build time) about a bad `OTEL_PROPAGATORS`.
+    /// The propagator the layer uses, warning about a bad `OTEL_*` value once per `Config` (a
+    /// layer that builds an HTTP and a gRPC instrument from it warns once, not twice).
     pub(crate) fn resolve_propagator(&self) -> Propagator {
         if let Some(err) = &self.env_error {
-            tracing::warn!(target: "towerlight", "{err}; falling back to tracecontext,baggage");
+            if !self
+                .env_warned
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                let fallback = match err {
+                    ConfigError::Propagators(_) => "falling back to tracecontext,baggage",
+                    _ => "using the default",
+                };
+                tracing::warn!(target: "towerlight", "{err}; {fallback}");
+            }
         }
         self.propagator.clone().unwrap_or_else(Propagator::w3c)
     }
@@ -586,6 +630,27 @@ impl Config {
             })),
         }
     }
+}
+
+/// The attribute value length limit from `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
+/// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` (empty = unset), as the SDK environment specification
+/// orders them. `None` when neither is set.
+pub(crate) fn value_length_from_env(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<usize>, ConfigError> {
+    for variable in [
+        "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    ] {
+        let Some(value) = lookup(variable).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        return match value.trim().parse::<usize>() {
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(ConfigError::ValueLength { variable, value }),
+        };
+    }
+    Ok(None)
 }
 
 fn header_names<I, S>(names: I) -> Vec<HeaderName>
@@ -623,6 +688,38 @@ mod tests {
         let k = KnownMethods::new("GET, PURGE".split(','));
         assert!(k.contains("PURGE") && !k.contains("POST"));
         assert!(!k.is_default());
+    }
+
+    #[test]
+    fn value_length_comes_from_the_span_variable_first() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(value_length_from_env(env(&[])).unwrap(), None);
+        assert_eq!(
+            value_length_from_env(env(&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100")])).unwrap(),
+            Some(100)
+        );
+        assert_eq!(
+            value_length_from_env(env(&[
+                ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+                ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "50"),
+            ]))
+            .unwrap(),
+            Some(50)
+        );
+        let err = value_length_from_env(env(&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT=\"-1\": expected a number of bytes (0 or more)"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! around it. See `ARCHITECTURE.md` in the repository.
 
 pub mod body;
+mod common;
 pub mod config;
 mod error;
 mod future;

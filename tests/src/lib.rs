@@ -127,7 +127,9 @@ macro_rules! scenario_tests {
             opt_in_metrics_off_by_default,
             filter_skips_but_propagates,
             http_dup_emits_old_names,
-            span_name_formatter_and_hooks
+            span_name_formatter_and_hooks,
+            query_secrets_redacted_decoded_any_case,
+            client_values_are_capped
         );
     };
     (@each $harness:ty; $($name:ident),* $(,)?) => {

@@ -733,3 +733,97 @@ pub async fn read_to_end(mut stream: tokio::net::TcpStream) -> String {
     let _ = stream.read_to_end(&mut out).await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Secrets in the query are redacted whatever their case or encoding, with the OAuth 2, API-key
+/// and password names as well as the semconv list — in `url.query` and in `http/dup`'s
+/// `http.target`.
+pub async fn query_secrets_redacted_decoded_any_case<H: Harness>() {
+    let t = Telemetry::new();
+    let config = t.config().semconv(SemconvMode::parse("http/dup"));
+    let server = start::<H>(config).await;
+    let query = "access_token=a&token=b&password=c&api_key=d&client_secret=e&code=f&SIG=g\
+                 &x-amz-signature=h&%73ig=i&page=2";
+    http()
+        .get(server.url(&format!("/users/1?{query}")))
+        .send()
+        .await
+        .unwrap();
+    let span = t.server_span().await;
+    let a = attrs(&span);
+    let redacted = "access_token=REDACTED&token=REDACTED&password=REDACTED&api_key=REDACTED\
+                    &client_secret=REDACTED&code=REDACTED&SIG=REDACTED\
+                    &x-amz-signature=REDACTED&%73ig=REDACTED&page=2";
+    assert_eq!(a["url.query"], s(redacted));
+    assert_eq!(a["http.target"], s(&format!("/users/1?{redacted}")));
+}
+
+/// Every value the client controls is capped (here at a configured 64 bytes), cut on a
+/// character boundary and marked with `…`; the response is unchanged.
+pub async fn client_values_are_capped<H: Harness>() {
+    let t = Telemetry::new();
+    let config = t
+        .config()
+        .max_attribute_length(64)
+        .capture_request_headers(["x-id"])
+        .semconv(SemconvMode::parse("http/dup"));
+    let server = start::<H>(config).await;
+    let long = "é".repeat(150);
+    let ascii = "a".repeat(300);
+    let req = format!(
+        "GET /users/{ascii}?q={ascii} HTTP/1.1\r\nhost: h{ascii}.example\r\n\
+         user-agent: {long}\r\nx-forwarded-for: {ascii}\r\nx-id: {ascii}\r\nx-id: 2\r\n\
+         connection: close\r\n\r\n"
+    );
+    let (_stream, head) = raw_request(server.addr, &req, 12).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let span = t.server_span().await;
+    let a = attrs(&span);
+    let cut = |prefix: &str| {
+        let mut v = prefix.to_owned();
+        while v.len() + "a".len() + "…".len() <= 64 {
+            v.push('a');
+        }
+        v.push('…');
+        v
+    };
+    assert_eq!(a["url.path"], s(&cut("/users/")));
+    assert_eq!(a["url.query"], s(&cut("q=")));
+    assert_eq!(a["server.address"], s(&cut("h")));
+    assert_eq!(a["client.address"], s(&cut("")));
+    assert_eq!(a["user_agent.original"], s(&format!("{}…", "é".repeat(30))));
+    assert_eq!(a["http.request.header.x-id"], strings(&[&cut(""), "2"]));
+    for key in [
+        "http.target",
+        "http.user_agent",
+        "net.host.name",
+        "http.client_ip",
+    ] {
+        let Value::String(v) = &a[key] else {
+            panic!("{key} is not a string");
+        };
+        assert!(v.as_str().len() <= 64 && v.as_str().ends_with('…'), "{key}");
+    }
+    // Every string on the span stays within the cap.
+    for kv in &span.attributes {
+        if let Value::String(v) = &kv.value {
+            assert!(
+                v.as_str().len() <= 64,
+                "{} is {} bytes",
+                kv.key,
+                v.as_str().len()
+            );
+        }
+    }
+
+    // An extension method longer than the cap: `_OTHER`, the original capped.
+    let method = "M".repeat(500);
+    let req = format!("{method} /any HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n");
+    let _ = raw_request(server.addr, &req, 12).await;
+    let spans = t.wait_spans(SpanKind::Server, 2).await;
+    let a = attrs(&spans[1]);
+    assert_eq!(a["http.request.method"], s("_OTHER"));
+    assert_eq!(
+        a["http.request.method_original"],
+        s(&format!("{}…", "M".repeat(61)))
+    );
+}

@@ -56,9 +56,12 @@ impl Telemetry {
             .propagator(Propagator::w3c())
     }
 
-    /// Every span finished so far.
+    /// Every span finished so far. Panics when any of them carries an attribute key twice:
+    /// every key must appear once on every span, whatever the test asserts next.
     pub fn spans(&self) -> Vec<SpanData> {
-        self.spans.get_finished_spans().unwrap_or_default()
+        let spans = self.spans.get_finished_spans().unwrap_or_default();
+        spans.iter().for_each(assert_no_duplicate_keys);
+        spans
     }
 
     /// Waits (up to 5 s) until `n` spans of `kind` have finished, and returns them.
@@ -232,14 +235,23 @@ pub fn attr_map<'a>(attrs: impl IntoIterator<Item = &'a KeyValue>) -> BTreeMap<S
         .collect()
 }
 
-/// Panics when an attribute key appears twice on a span.
+/// Panics when an attribute key appears twice on a span (or on one of its events or links).
 pub fn assert_no_duplicate_keys(span: &SpanData) {
-    let mut seen = std::collections::HashSet::new();
-    for kv in &span.attributes {
-        assert!(
-            seen.insert(kv.key.as_str()),
-            "duplicate attribute {}",
-            kv.key
-        );
+    fn once(what: &str, attrs: &[KeyValue]) {
+        let mut seen = std::collections::HashSet::new();
+        for kv in attrs {
+            assert!(
+                seen.insert(kv.key.as_str()),
+                "duplicate attribute {} on {what}",
+                kv.key
+            );
+        }
+    }
+    once(&span.name, &span.attributes);
+    for event in span.events.iter() {
+        once(&event.name, &event.attributes);
+    }
+    for link in span.links.iter() {
+        once("a link", &link.attributes);
     }
 }

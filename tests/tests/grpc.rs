@@ -639,3 +639,94 @@ async fn grpc_web_status_from_the_body_trailer_frame() {
     assert_eq!(attrs(stream)["error.type"], s("INTERNAL"));
     server.abort();
 }
+
+/// tonic answers an expired `grpc-timeout` itself with `grpc-status: 1`; whichever timer fires
+/// first, an expired deadline is DEADLINE_EXCEEDED on both sides, never CANCELLED. Many calls
+/// at once, because which timer wins is a race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_deadlines_are_deadline_exceeded_whoever_answers() {
+    const CALLS: usize = 40;
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config()).await;
+    let c = client(server.addr, t.config()).await;
+    let calls = (0..CALLS).map(|i| {
+        let mut c = c.clone();
+        async move {
+            let mut req = tonic::Request::new(echo("slow", 0, 300, ""));
+            req.set_timeout(Duration::from_millis(20 + (i as u64 % 5)));
+            c.unary(req).await.unwrap_err()
+        }
+    });
+    futures_util::future::join_all(calls).await;
+    let servers = t.wait_spans(SpanKind::Server, CALLS).await;
+    let clients = t.wait_spans(SpanKind::Client, CALLS).await;
+    for span in servers.iter().chain(&clients) {
+        let a = attrs(span);
+        assert_eq!(
+            a["rpc.response.status_code"],
+            s("DEADLINE_EXCEEDED"),
+            "{:?}",
+            span.span_kind
+        );
+        assert_eq!(a["error.type"], s("DEADLINE_EXCEEDED"));
+    }
+}
+
+/// Without a known-method list, a method is reported once a handler proved it: the first
+/// call's span gets `rpc.method` once (at the end), a probe of a path no handler serves gets
+/// `_OTHER` once, with the original capped.
+#[tokio::test(flavor = "current_thread")]
+async fn rpc_method_is_set_once_and_probes_are_capped() {
+    let t = Telemetry::new();
+    let server = serve_grpc(t.config().max_attribute_length(100)).await;
+    let mut c = client(server.addr, t.config()).await;
+    c.unary(echo("ok", 0, 0, "")).await.unwrap();
+    let srv = t.wait_spans(SpanKind::Server, 1).await.remove(0);
+    assert_eq!(srv.name, method("Unary"));
+    let a = attrs(&srv);
+    assert_eq!(a["rpc.method"], s(&method("Unary")));
+    assert!(!a.contains_key("rpc.method_original"));
+
+    // A probe: a gRPC request to a path nobody serves, with a huge method name.
+    let path = format!("/{SERVICE}/{}", "x".repeat(5000));
+    let status = grpc_probe(server.addr, &path).await;
+    assert_eq!(status.as_deref(), Some("12"), "UNIMPLEMENTED");
+    let spans = t.wait_spans(SpanKind::Server, 2).await;
+    let probe = &spans[1];
+    assert_eq!(probe.name, "grpc");
+    let a = attrs(probe);
+    assert_eq!(a["rpc.method"], s("_OTHER"));
+    let Value::String(original) = &a["rpc.method_original"] else {
+        panic!("rpc.method_original is not a string");
+    };
+    assert_eq!(original.as_str().len(), 100);
+    assert!(original.as_str().starts_with(&format!("{SERVICE}/xxx")));
+    assert!(original.as_str().ends_with('…'));
+}
+
+/// Sends one empty unary gRPC request over HTTP/2 with hyper and returns the `grpc-status`.
+async fn grpc_probe(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Full::new(bytes::Bytes::from_static(&[0, 0, 0, 0, 0])))
+        .unwrap();
+    let res = send.send_request(req).await.unwrap();
+    let from_headers = res.headers().get("grpc-status").cloned();
+    let collected = res.into_body().collect().await.unwrap();
+    let trailers = collected
+        .trailers()
+        .and_then(|t| t.get("grpc-status").cloned());
+    from_headers
+        .or(trailers)
+        .map(|v| v.to_str().unwrap().to_owned())
+}

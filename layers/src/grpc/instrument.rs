@@ -24,6 +24,7 @@ use super::frames::FrameParser;
 use super::method::RpcMethod;
 use super::status;
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
+use crate::common::limit::capped;
 use crate::config::Config;
 use crate::http::address::{ip_string, split_host_port, HeadScan};
 use crate::http::headers::HeaderCapture;
@@ -103,6 +104,11 @@ struct LearnedMethods {
 impl LearnedMethods {
     const CAP: usize = 4096;
 
+    /// Whether a handler has already proven `method`.
+    fn contains(&self, method: &str) -> bool {
+        self.names.read().is_ok_and(|names| names.contains(method))
+    }
+
     /// Whether `method` may be reported by name; learns it first when `handler_ran`.
     fn confirm(&self, method: &str, handler_ran: bool) -> bool {
         let known = self.names.read().is_ok_and(|names| names.contains(method));
@@ -167,11 +173,13 @@ impl GrpcInstrument {
                 attr::RPC_REQUEST_METADATA,
                 &config.request_metadata,
                 sensitive,
+                config.max_value_length,
             ),
             response_metadata: HeaderCapture::new(
                 attr::RPC_RESPONSE_METADATA,
                 &config.response_metadata,
                 sensitive,
+                config.max_value_length,
             ),
             learned: (side == RpcSide::Server && config.known_rpc_methods.is_none()).then(|| {
                 LearnedMethods {
@@ -210,7 +218,7 @@ impl GrpcInstrument {
         }
         let head = HeadScan::new(&parts.headers);
         let server = head.server_address(parts).map(|(h, p)| RpcTarget {
-            host: StringValue::from(h.to_owned()),
+            host: capped(h, self.config.max_value_length),
             port: p,
         });
         self.start(parts, info, parent, links, server)
@@ -249,10 +257,20 @@ impl GrpcInstrument {
             RpcSide::Server => self.config.known_rpc_methods.as_ref(),
             RpcSide::Client => None,
         };
-        let method = RpcMethod::from_path(parts.uri.path(), known);
+        let method = RpcMethod::from_path(parts.uri.path(), known, self.config.max_value_length);
+        // Without a known list, a server reports a method by name only once a handler has
+        // proven it: until then the name is client-controlled, so `rpc.method` (set once, at the
+        // end) and the span name (`grpc` until then) wait for the outcome.
+        let provisional = !method.is_other()
+            && self
+                .learned
+                .as_ref()
+                .is_some_and(|learned| !learned.contains(method.value.as_str()));
         let mut attributes = Vec::with_capacity(8);
         attributes.push(KeyValue::new(attr::RPC_SYSTEM_NAME, GRPC));
-        attributes.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
+        if !provisional {
+            attributes.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
+        }
         if let Some(target) = &server {
             attributes.push(KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()));
             if let Some(port) = target.port {
@@ -265,7 +283,12 @@ impl GrpcInstrument {
             RpcSide::Server => SpanKind::Server,
             RpcSide::Client => SpanKind::Client,
         };
-        let mut builder = SpanBuilder::from_name(method.span_name())
+        let span_name = if provisional {
+            GRPC.to_owned()
+        } else {
+            method.span_name()
+        };
+        let mut builder = SpanBuilder::from_name(span_name)
             .with_kind(kind)
             .with_start_time(started_wall)
             .with_attributes(attributes);
@@ -296,9 +319,8 @@ impl GrpcInstrument {
             if self.config.semconv.rpc_dup {
                 #[allow(deprecated)]
                 more.push(KeyValue::new(attr::RPC_SYSTEM, GRPC));
-                if let Some((service, _)) = &method.parts {
-                    #[allow(deprecated)]
-                    more.push(KeyValue::new(attr::RPC_SERVICE, service.clone()));
+                if !provisional {
+                    method.push_service(&mut more);
                 }
             }
             more.extend(extra.iter().cloned());
@@ -326,6 +348,7 @@ impl GrpcInstrument {
                 start: started,
                 start_wall: started_wall,
                 method,
+                provisional,
                 server,
                 deadline: grpc_timeout(&parts.headers),
                 status: None,
@@ -407,6 +430,8 @@ struct GrpcState {
     start: Instant,
     start_wall: SystemTime,
     method: RpcMethod,
+    /// `rpc.method` is not on the span yet: it is decided at the end.
+    provisional: bool,
     server: Option<RpcTarget>,
     deadline: Option<Duration>,
     status: Option<u16>,
@@ -561,14 +586,16 @@ impl GrpcCall {
             return;
         };
         let elapsed = state.start.elapsed();
-        // The transport's deadline timer (tonic's, around this layer) starts a little before
-        // our clock and tokio timers are coarse: a call cut at 95 % of its deadline or later was
-        // cut by the deadline.
         let past_deadline = state
             .deadline
-            .is_some_and(|d| elapsed.as_secs_f64() >= d.as_secs_f64() * 0.95);
+            .is_some_and(|deadline| deadline_reached(elapsed, deadline));
         let side = self.inst.side;
         let (code, error_type): (u16, Option<Cow<'static, str>>) = match outcome {
+            // tonic answers an expired `grpc-timeout` itself, with CANCELLED: past the deadline
+            // that is DEADLINE_EXCEEDED, whichever side's timer fired first.
+            Outcome::Ended if past_deadline && state.status == Some(status::CANCELLED) => {
+                (status::DEADLINE_EXCEEDED, None)
+            }
             Outcome::Ended => (state.status.unwrap_or(status::UNKNOWN), None),
             Outcome::Failed(_) if past_deadline => (status::DEADLINE_EXCEEDED, None),
             // No status arrived: a client generates UNAVAILABLE for a transport failure; a
@@ -606,17 +633,22 @@ impl GrpcCall {
                 .as_ref()
                 .is_some_and(|learned| !learned.confirm(method.value.as_str(), handler_ran));
         if unknown_now {
-            method = RpcMethod::other(method.value.as_str());
+            method = RpcMethod::other(method.value.as_str(), self.inst.config.max_value_length);
         }
 
         let span = self.cx.span();
         if state.recording {
-            if unknown_now {
+            if state.provisional {
+                // Set once: every key appears once on a span (the SDK appends, never replaces).
                 span.update_name(method.span_name());
-                span.set_attribute(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
+                let mut decided = vec![KeyValue::new(attr::RPC_METHOD, method.value.clone())];
                 if let Some(original) = &method.original {
-                    span.set_attribute(KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()));
+                    decided.push(KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()));
                 }
+                if self.inst.config.semconv.rpc_dup {
+                    method.push_service(&mut decided);
+                }
+                span.set_attributes(decided);
             }
             span.set_attribute(KeyValue::new(attr::RPC_RESPONSE_STATUS_CODE, name));
             if self.inst.config.semconv.rpc_dup {
@@ -705,6 +737,18 @@ impl CallObserver for GrpcCall {
 }
 
 /// The `grpc-timeout` request header: up to 8 digits and a unit (H, M, S, m, u, n).
+/// Whether a call cut (or answered CANCELLED) after `elapsed` was cut by its `deadline`.
+///
+/// Our clock starts after the caller's: the `grpc-timeout` a server reads was the time left when
+/// the client sent the request, and transit plus scheduling (several milliseconds on loopback
+/// under load) pass before the server's span starts. The client's timer therefore fires, and its
+/// reset arrives, a little *before* the server's elapsed time reaches the deadline. A call cut
+/// within a slack of 10 % of the deadline (at least 10 ms, at most 100 ms) was cut by it.
+fn deadline_reached(elapsed: Duration, deadline: Duration) -> bool {
+    let slack = (deadline / 10).clamp(Duration::from_millis(10), Duration::from_millis(100));
+    elapsed + slack >= deadline
+}
+
 fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get("grpc-timeout")?.to_str().ok()?;
     if value.len() < 2 || value.len() > 9 {
@@ -744,6 +788,18 @@ mod tests {
         let uri: http::Uri = "https://tok@api.example".parse().unwrap();
         let t = RpcTarget::from_uri(&uri).unwrap();
         assert_eq!((t.host.as_str(), t.port), ("api.example", Some(443)));
+    }
+
+    #[test]
+    fn deadlines_count_with_a_bounded_slack() {
+        let ms = Duration::from_millis;
+        assert!(deadline_reached(ms(11), ms(20)));
+        assert!(!deadline_reached(ms(9), ms(20)));
+        assert!(deadline_reached(ms(900), ms(1000)));
+        assert!(!deadline_reached(ms(899), ms(1000)));
+        assert!(deadline_reached(ms(9_900), ms(10_000)));
+        assert!(!deadline_reached(ms(9_000), ms(10_000)));
+        assert!(deadline_reached(ms(30), ms(20)));
     }
 
     #[test]

@@ -64,7 +64,8 @@ pub(crate) struct RpcMethod {
 
 impl RpcMethod {
     /// From a request path `/package.Service/Method`.
-    pub(crate) fn from_path(path: &str, known: Option<&KnownRpcMethods>) -> RpcMethod {
+    /// `max` caps `rpc.method_original` (the path is client-controlled).
+    pub(crate) fn from_path(path: &str, known: Option<&KnownRpcMethods>, max: usize) -> RpcMethod {
         let full = path.strip_prefix('/').unwrap_or(path);
         let split = full
             .split_once('/')
@@ -78,16 +79,27 @@ impl RpcMethod {
                 parts: split.map(|(s, m)| (s.to_owned().into(), m.to_owned().into())),
             }
         } else {
-            RpcMethod::other(full)
+            RpcMethod::other(full, max)
         }
     }
 
     /// `_OTHER`, keeping the original.
-    pub(crate) fn other(full: &str) -> RpcMethod {
+    pub(crate) fn other(full: &str, max: usize) -> RpcMethod {
         RpcMethod {
             value: StringValue::from(OTHER),
-            original: Some(full.to_owned().into()),
+            original: Some(crate::common::limit::capped(full, max)),
             parts: None,
+        }
+    }
+
+    /// The old `rpc.service` attribute (`rpc/dup`), when the method has a service part.
+    pub(crate) fn push_service(&self, out: &mut Vec<opentelemetry::KeyValue>) {
+        if let Some((service, _)) = &self.parts {
+            #[allow(deprecated)]
+            out.push(opentelemetry::KeyValue::new(
+                opentelemetry_semantic_conventions::attribute::RPC_SERVICE,
+                service.clone(),
+            ));
         }
     }
 
@@ -111,19 +123,19 @@ mod tests {
 
     #[test]
     fn paths() {
-        let m = RpcMethod::from_path("/pkg.Svc/Do", None);
+        let m = RpcMethod::from_path("/pkg.Svc/Do", None, 2048);
         assert_eq!(m.value.as_str(), "pkg.Svc/Do");
         assert_eq!(m.span_name(), "pkg.Svc/Do");
         let (s, short) = m.parts.unwrap();
         assert_eq!((s.as_str(), short.as_str()), ("pkg.Svc", "Do"));
         for bad in ["/", "/nope", "//x", "/a/b/c", ""] {
-            let m = RpcMethod::from_path(bad, None);
+            let m = RpcMethod::from_path(bad, None, 2048);
             assert_eq!(m.value.as_str(), "_OTHER", "{bad}");
             assert_eq!(m.span_name(), "grpc");
         }
         let known = KnownRpcMethods::new(["pkg.Svc/Do"]);
-        assert!(!RpcMethod::from_path("/pkg.Svc/Do", Some(&known)).is_other());
-        let other = RpcMethod::from_path("/pkg.Svc/Nope", Some(&known));
+        assert!(!RpcMethod::from_path("/pkg.Svc/Do", Some(&known), 2048).is_other());
+        let other = RpcMethod::from_path("/pkg.Svc/Nope", Some(&known), 2048);
         assert_eq!(other.original.unwrap().as_str(), "pkg.Svc/Nope");
     }
 }

@@ -3,12 +3,15 @@
 use http::{HeaderMap, HeaderName};
 use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
 
-use super::url::REDACTED;
+use crate::common::limit::{capped_bytes, MAX_HEADER_VALUES};
+use crate::common::redact::REDACTED;
 
 /// Pre-computed attribute keys for the allow-listed headers of one direction.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HeaderCapture {
     entries: Vec<(HeaderName, Key, bool)>,
+    /// The most bytes one value may take.
+    max_len: usize,
 }
 
 impl HeaderCapture {
@@ -17,6 +20,7 @@ impl HeaderCapture {
         prefix: &str,
         names: &[HeaderName],
         is_sensitive: impl Fn(&HeaderName) -> bool,
+        max_len: usize,
     ) -> HeaderCapture {
         HeaderCapture {
             entries: names
@@ -26,6 +30,7 @@ impl HeaderCapture {
                     (n.clone(), key, is_sensitive(n))
                 })
                 .collect(),
+            max_len,
         }
     }
 
@@ -35,19 +40,21 @@ impl HeaderCapture {
 
     /// Appends one attribute per allow-listed header present in `headers`.
     ///
-    /// Every value of a repeated header is kept, in order. Sensitive headers are present as
-    /// `REDACTED` (one per value), so their presence is visible but never their content. Values
-    /// that are not valid UTF-8 are exported lossily.
+    /// The values of a repeated header are kept in order, at most [`MAX_HEADER_VALUES`] of them,
+    /// each capped to the configured length. Sensitive headers are present as `REDACTED` (one per
+    /// value), so their presence is visible but never their content. Values that are not valid
+    /// UTF-8 are exported lossily.
     pub(crate) fn capture(&self, headers: &HeaderMap, out: &mut Vec<KeyValue>) {
         for (name, key, sensitive) in &self.entries {
             let values: Vec<StringValue> = headers
                 .get_all(name)
                 .iter()
+                .take(MAX_HEADER_VALUES)
                 .map(|v| {
                     if *sensitive {
                         StringValue::from(REDACTED)
                     } else {
-                        StringValue::from(String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        capped_bytes(v.as_bytes(), self.max_len)
                     }
                 })
                 .collect();
@@ -72,7 +79,12 @@ mod tests {
             HeaderName::from_static("authorization"),
             HeaderName::from_static("absent"),
         ];
-        let cap = HeaderCapture::new("http.request.header", &names, |n| n == "authorization");
+        let cap = HeaderCapture::new(
+            "http.request.header",
+            &names,
+            |n| n == "authorization",
+            2048,
+        );
         let mut h = HeaderMap::new();
         h.append("x-id", "a".parse().unwrap());
         h.append("x-id", "b".parse().unwrap());
@@ -89,5 +101,22 @@ mod tests {
             out[1].value,
             Value::Array(Array::String(vec!["REDACTED".into()]))
         );
+    }
+
+    #[test]
+    fn values_and_repeats_are_bounded() {
+        let names = [HeaderName::from_static("x-big")];
+        let cap = HeaderCapture::new("http.request.header", &names, |_| false, 10);
+        let mut h = HeaderMap::new();
+        for _ in 0..100 {
+            h.append("x-big", "0123456789abcdef".parse().unwrap());
+        }
+        let mut out = Vec::new();
+        cap.capture(&h, &mut out);
+        let Value::Array(Array::String(values)) = &out[0].value else {
+            panic!("not a string array");
+        };
+        assert_eq!(values.len(), MAX_HEADER_VALUES);
+        assert!(values.iter().all(|v| v.as_str() == "0123456…"));
     }
 }

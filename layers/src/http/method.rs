@@ -18,7 +18,8 @@ pub(crate) struct MethodAttr {
 pub(crate) const OTHER: &str = "_OTHER";
 
 impl MethodAttr {
-    pub(crate) fn new(method: &http::Method, known: &KnownMethods) -> MethodAttr {
+    /// `max` caps `http.request.method_original` (extension methods can be long).
+    pub(crate) fn new(method: &http::Method, known: &KnownMethods, max: usize) -> MethodAttr {
         let raw = method.as_str();
         // The default set maps to static strings, so the common case allocates nothing.
         if known.is_default() {
@@ -41,7 +42,7 @@ impl MethodAttr {
         }
         MethodAttr {
             value: StringValue::from(OTHER),
-            original: Some(StringValue::from(raw.to_owned())),
+            original: Some(crate::common::limit::capped(raw, max)),
             static_name: None,
         }
     }
@@ -66,17 +67,27 @@ mod tests {
     #[test]
     fn known_unknown_and_lowercase() {
         let k = KnownMethods::default();
-        let m = MethodAttr::new(&http::Method::PATCH, &k);
+        let m = MethodAttr::new(&http::Method::PATCH, &k, 64);
         assert_eq!(m.as_str(), "PATCH");
         assert!(!m.is_other());
-        let q = MethodAttr::new(&http::Method::from_bytes(b"QUERY").unwrap(), &k);
+        let q = MethodAttr::new(&http::Method::from_bytes(b"QUERY").unwrap(), &k, 64);
         assert_eq!(q.as_str(), "QUERY");
-        let lower = MethodAttr::new(&http::Method::from_bytes(b"get").unwrap(), &k);
+        let lower = MethodAttr::new(&http::Method::from_bytes(b"get").unwrap(), &k, 64);
         assert_eq!(lower.as_str(), "_OTHER");
         assert_eq!(lower.original.unwrap().as_str(), "get");
         let custom = KnownMethods::new(["PURGE"]);
-        let p = MethodAttr::new(&http::Method::from_bytes(b"PURGE").unwrap(), &custom);
+        let p = MethodAttr::new(&http::Method::from_bytes(b"PURGE").unwrap(), &custom, 64);
         assert_eq!(p.as_str(), "PURGE");
-        assert!(MethodAttr::new(&http::Method::GET, &custom).is_other());
+        assert!(MethodAttr::new(&http::Method::GET, &custom, 64).is_other());
+    }
+
+    #[test]
+    fn long_extension_methods_are_capped() {
+        let long = http::Method::from_bytes("X".repeat(10_000).as_bytes()).unwrap();
+        let m = MethodAttr::new(&long, &KnownMethods::default(), 64);
+        assert_eq!(m.as_str(), "_OTHER");
+        let original = m.original.unwrap();
+        assert_eq!(original.as_str().len(), 64);
+        assert!(original.as_str().ends_with('…'));
     }
 }

@@ -30,11 +30,13 @@ impl Resolved {
                 attr::HTTP_REQUEST_HEADER,
                 &config.request_headers,
                 sensitive,
+                config.max_value_length,
             ),
             response_headers: HeaderCapture::new(
                 attr::HTTP_RESPONSE_HEADER,
                 &config.response_headers,
                 sensitive,
+                config.max_value_length,
             ),
             config: config.clone(),
         }

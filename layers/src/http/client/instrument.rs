@@ -11,10 +11,11 @@ use std::time::{Instant, SystemTime};
 use bytes::Buf;
 use http::HeaderMap;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue, StringValue};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
+use crate::common::limit::capped;
 use crate::config::Config;
 use crate::http::address::split_host_port;
 use crate::http::method::MethodAttr;
@@ -114,7 +115,8 @@ impl HttpClientInstrument {
             }
         }
         let config = &self.r.config;
-        let method = MethodAttr::new(&parts.method, &config.known_methods);
+        let max = config.max_value_length;
+        let method = MethodAttr::new(&parts.method, &config.known_methods, max);
         let scheme: &'static str = match parts.uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("https") => "https",
             _ => "http",
@@ -134,7 +136,7 @@ impl HttpClientInstrument {
         }
         .map(|(host, port)| {
             let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
-            (StringValue::from(host.to_owned()), port)
+            (capped(host, max), port)
         });
         let template = parts.extensions.get::<UrlTemplate>().map(|t| t.0.clone());
         let verb = if method.is_other() {
@@ -159,7 +161,7 @@ impl HttpClientInstrument {
         }
         attributes.push(KeyValue::new(
             attr::URL_FULL,
-            full_url(&parts.uri, &config.sensitive_query),
+            full_url(&parts.uri, &config.sensitive_query, max),
         ));
         if let Some(t) = &template {
             attributes.push(KeyValue::new(attr::URL_TEMPLATE, t.clone()));
@@ -196,11 +198,11 @@ impl HttpClientInstrument {
                 {
                     more.push(KeyValue::new(
                         attr::HTTP_METHOD,
-                        parts.method.as_str().to_owned(),
+                        capped(parts.method.as_str(), max),
                     ));
                     more.push(KeyValue::new(
                         attr::HTTP_URL,
-                        full_url(&parts.uri, &config.sensitive_query),
+                        full_url(&parts.uri, &config.sensitive_query, max),
                     ));
                     if let Some((host, port)) = &server {
                         more.push(KeyValue::new(attr::NET_PEER_NAME, host.clone()));

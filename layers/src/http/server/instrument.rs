@@ -15,13 +15,14 @@ use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
+use crate::common::limit::{capped, capped_bytes};
+use crate::common::redact::redact_query;
 use crate::config::Config;
 use crate::http::address::{self, HeadScan};
 use crate::http::method::MethodAttr;
 use crate::http::metrics::Side;
 use crate::http::progress::BodyProgress;
 use crate::http::resolved::Resolved;
-use crate::http::url::redact_query;
 use crate::trust::server_parent;
 
 /// `error.type` when the client went away before the response was complete.
@@ -189,7 +190,8 @@ impl HttpServerInstrument {
             }
         }
         let config = &self.r.config;
-        let method = MethodAttr::new(&parts.method, &config.known_methods);
+        let max = config.max_value_length;
+        let method = MethodAttr::new(&parts.method, &config.known_methods, max);
         let head = HeadScan::new(&parts.headers);
         let scheme = head.scheme(parts, info.secure);
         let route = info.route;
@@ -203,7 +205,7 @@ impl HttpServerInstrument {
             method.value.clone(),
         ));
         attributes.push(KeyValue::new(attr::URL_SCHEME, scheme));
-        attributes.push(KeyValue::new(attr::URL_PATH, parts.uri.path().to_owned()));
+        attributes.push(KeyValue::new(attr::URL_PATH, capped(parts.uri.path(), max)));
         if let Some(r) = &route {
             attributes.push(KeyValue::new(
                 attr::HTTP_ROUTE,
@@ -212,7 +214,7 @@ impl HttpServerInstrument {
         }
         let server = head.server_address(parts);
         if let Some((host, port)) = server {
-            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, host.to_owned()));
+            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, capped(host, max)));
             if let Some(port) = port {
                 attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
             }
@@ -301,9 +303,10 @@ impl HttpServerInstrument {
                 original.clone(),
             ));
         }
+        let max = self.r.config.max_value_length;
         if let Some(q) = parts.uri.query() {
             let q = redact_query(q, &self.r.config.sensitive_query);
-            out.push(KeyValue::new(attr::URL_QUERY, q.into_owned()));
+            out.push(KeyValue::new(attr::URL_QUERY, capped(&q, max)));
         }
         let version = protocol_version(parts.version);
         out.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
@@ -311,7 +314,7 @@ impl HttpServerInstrument {
         // One allocation for the peer address, shared by both attributes that carry it.
         let peer_ip = peer.map(|p| StringValue::from(Arc::<str>::from(address::ip_string(p.ip()))));
         match (client, &peer_ip) {
-            (Some(c), _) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, c.to_owned())),
+            (Some(c), _) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, capped(c, max))),
             (None, Some(ip)) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, ip.clone())),
             (None, None) => {}
         }
@@ -322,7 +325,7 @@ impl HttpServerInstrument {
         if let Some(ua) = head.user_agent {
             out.push(KeyValue::new(
                 attr::USER_AGENT_ORIGINAL,
-                String::from_utf8_lossy(ua.as_bytes()).into_owned(),
+                capped_bytes(ua.as_bytes(), max),
             ));
         }
         if !self.r.request_headers.is_empty() {
@@ -333,7 +336,7 @@ impl HttpServerInstrument {
             {
                 out.push(KeyValue::new(
                     attr::HTTP_METHOD,
-                    parts.method.as_str().to_owned(),
+                    capped(parts.method.as_str(), max),
                 ));
                 out.push(KeyValue::new(attr::HTTP_SCHEME, scheme));
                 let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -343,10 +346,10 @@ impl HttpServerInstrument {
                     }
                     None => target.to_owned(),
                 };
-                out.push(KeyValue::new(attr::HTTP_TARGET, target));
+                out.push(KeyValue::new(attr::HTTP_TARGET, capped(&target, max)));
                 out.push(KeyValue::new(attr::HTTP_FLAVOR, version));
                 if let Some((host, port)) = server {
-                    out.push(KeyValue::new(attr::NET_HOST_NAME, host.to_owned()));
+                    out.push(KeyValue::new(attr::NET_HOST_NAME, capped(host, max)));
                     if let Some(port) = port {
                         out.push(KeyValue::new(attr::NET_HOST_PORT, i64::from(port)));
                     }
@@ -354,11 +357,11 @@ impl HttpServerInstrument {
                 if let Some(ua) = head.user_agent {
                     out.push(KeyValue::new(
                         attr::HTTP_USER_AGENT,
-                        String::from_utf8_lossy(ua.as_bytes()).into_owned(),
+                        capped_bytes(ua.as_bytes(), max),
                     ));
                 }
                 if let Some(c) = client {
-                    out.push(KeyValue::new(attr::HTTP_CLIENT_IP, c.to_owned()));
+                    out.push(KeyValue::new(attr::HTTP_CLIENT_IP, capped(c, max)));
                 }
                 if let (Some(p), Some(ip)) = (peer, peer_ip) {
                     out.push(KeyValue::new(attr::NET_SOCK_PEER_ADDR, ip));
