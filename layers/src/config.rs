@@ -137,8 +137,18 @@ impl KnownMethods {
     /// Reads `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`; the default set when unset or empty.
     pub fn from_env() -> KnownMethods {
         match std::env::var("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS") {
-            Ok(v) if !v.trim().is_empty() => KnownMethods::new(v.split(',')),
-            _ => KnownMethods::default(),
+            Ok(v) => KnownMethods::new(v.split(',')).or_default(),
+            Err(_) => KnownMethods::default(),
+        }
+    }
+
+    /// The default set instead of an empty one: a value with no method in it (`""`, `",,,"`)
+    /// counts as unset rather than turning every method into `_OTHER`.
+    fn or_default(self) -> KnownMethods {
+        if self.methods.is_empty() {
+            KnownMethods::default()
+        } else {
+            self
         }
     }
 
@@ -685,6 +695,9 @@ mod tests {
         assert!(k.contains("GET") && k.contains("QUERY") && k.contains("PATCH"));
         assert!(!k.contains("get"));
         assert!(k.is_default());
+        assert!(KnownMethods::new(",,,".split(','))
+            .or_default()
+            .is_default());
         let k = KnownMethods::new("GET, PURGE".split(','));
         assert!(k.contains("PURGE") && !k.contains("POST"));
         assert!(!k.is_default());

@@ -30,6 +30,7 @@ pub(crate) struct Signal {
     pub(crate) protocol_var: &'static str,
     pub(crate) headers_var: &'static str,
     pub(crate) timeout_var: &'static str,
+    pub(crate) compression_var: &'static str,
     /// Appended to `OTEL_EXPORTER_OTLP_ENDPOINT` for OTLP/HTTP.
     pub(crate) http_path: &'static str,
 }
@@ -41,6 +42,7 @@ pub(crate) const TRACES: Signal = Signal {
     protocol_var: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
     headers_var: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
     timeout_var: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    compression_var: "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
     http_path: "/v1/traces",
 };
 
@@ -51,6 +53,7 @@ pub(crate) const METRICS: Signal = Signal {
     protocol_var: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
     headers_var: "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
     timeout_var: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    compression_var: "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
     http_path: "/v1/metrics",
 };
 
@@ -61,6 +64,7 @@ pub(crate) const LOGS: Signal = Signal {
     protocol_var: "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
     headers_var: "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
     timeout_var: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+    compression_var: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
     http_path: "/v1/logs",
 };
 
@@ -68,6 +72,7 @@ pub(crate) const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 pub(crate) const OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 pub(crate) const OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
 pub(crate) const OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+pub(crate) const OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
 
 /// A lookup that treats empty values as unset and trims the rest.
 pub(crate) struct Env<'a>(pub(crate) &'a (dyn Fn(&str) -> Option<String> + Send + Sync));
@@ -213,6 +218,16 @@ pub(crate) fn parse_key_values(
                 "an entry has an empty key",
             ));
         }
+        let bad_escape = || {
+            SetupError::invalid(
+                var,
+                shown(value),
+                format!("the value of {key:?} is not valid percent-encoded UTF-8"),
+            )
+        };
+        if !escapes_are_valid(val) {
+            return Err(bad_escape());
+        }
         let decoded = percent_decode_str(val.trim()).decode_utf8().map_err(|_| {
             SetupError::invalid(
                 var,
@@ -223,6 +238,25 @@ pub(crate) fn parse_key_values(
         out.push((key.to_owned(), Cow::into_owned(decoded)));
     }
     Ok(out)
+}
+
+/// Whether every `%` starts a two-hex-digit escape (`percent_decode_str` keeps bad ones as they
+/// are, which would export `%ZZ` verbatim instead of saying the value is wrong).
+fn escapes_are_valid(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
 }
 
 /// `a=secret,b=x` → `a=***,b=***`: keeps the shape of a header list, hides every value.
@@ -291,6 +325,17 @@ mod tests {
         assert_eq!(
             parse_millis(OTLP_TIMEOUT, "1.5s").unwrap_err().to_string(),
             "OTEL_EXPORTER_OTLP_TIMEOUT=\"1.5s\": expected a whole number of milliseconds"
+        );
+        assert!(escapes_are_valid("a%20b%e9"));
+        assert!(!escapes_are_valid("%ZZ"));
+        assert!(!escapes_are_valid("abc%2"));
+        assert!(!escapes_are_valid("%"));
+        assert_eq!(
+            parse_key_values("OTEL_RESOURCE_ATTRIBUTES", "a=%ZZ", false)
+                .unwrap_err()
+                .to_string(),
+            "OTEL_RESOURCE_ATTRIBUTES=\"a=%ZZ\": the value of \"a\" is not valid \
+             percent-encoded UTF-8"
         );
         assert_eq!(parse_count("OTEL_BSP_MAX_QUEUE_SIZE", "16").unwrap(), 16);
         assert!(parse_count("OTEL_BSP_MAX_QUEUE_SIZE", "0").is_err());

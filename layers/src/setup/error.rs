@@ -115,6 +115,8 @@ impl From<crate::propagation::PropagationError> for SetupError {
 #[derive(Debug)]
 pub struct ShutdownError {
     pub(crate) failures: Vec<(&'static str, OTelSdkError)>,
+    /// The OTLP endpoints in use, so the message says where the exports were going.
+    pub(crate) endpoints: Vec<String>,
 }
 
 impl ShutdownError {
@@ -132,6 +134,9 @@ impl fmt::Display for ShutdownError {
                 f.write_str("; ")?;
             }
             write!(f, "{what}: {e}")?;
+        }
+        if !self.endpoints.is_empty() {
+            write!(f, " (exporting to {})", self.endpoints.join(", "))?;
         }
         Ok(())
     }
@@ -172,12 +177,14 @@ mod tests {
                     OTelSdkError::InternalFailure("boom".into()),
                 ),
             ],
+            endpoints: vec!["traces: grpc http://collector:4317".into()],
         };
         assert_eq!(e.failures().len(), 2);
         assert_eq!(
             e.to_string(),
             "telemetry shutdown failed: tracer provider: Shutdown already invoked; \
-             meter provider: Operation failed: boom"
+             meter provider: Operation failed: boom (exporting to traces: grpc \
+             http://collector:4317)"
         );
     }
 }

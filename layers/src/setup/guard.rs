@@ -36,10 +36,14 @@ pub struct TelemetryGuard {
     pub(crate) resource: Resource,
     pub(crate) propagator: Propagator,
     pub(crate) semconv: SemconvMode,
+    /// The attribute value length limit from the environment, for the layers too.
+    pub(crate) value_length: Option<usize>,
     pub(crate) stats: Vec<Arc<QueueStats>>,
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus_registry: Option<prometheus::Registry>,
     pub(crate) shutdown_timeout: Duration,
+    /// The OTLP endpoints in use (`traces → http://…`), named in shutdown errors.
+    pub(crate) endpoints: Vec<String>,
     /// Declared after the providers: it must outlive their final exports.
     pub(crate) runtime: Option<ExportRuntime>,
     pub(crate) finished: bool,
@@ -95,11 +99,15 @@ impl TelemetryGuard {
     /// # }
     /// ```
     pub fn config(&self) -> Config {
-        Config::new()
+        let config = Config::new()
             .tracer_provider(self.tracer_provider.clone())
             .meter_provider(self.meter_provider.clone())
             .propagator(self.propagator.clone())
-            .semconv(self.semconv)
+            .semconv(self.semconv);
+        match self.value_length {
+            Some(n) => config.max_attribute_length(n),
+            None => config,
+        }
     }
 
     /// Spans lost because an export queue was full (the collector too slow or unreachable),
@@ -138,7 +146,10 @@ impl TelemetryGuard {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(ShutdownError { failures })
+            Err(ShutdownError {
+                failures,
+                endpoints: self.endpoints.clone(),
+            })
         }
     }
 
@@ -148,11 +159,61 @@ impl TelemetryGuard {
         self.finish()
     }
 
+    /// One deadline for the whole shutdown: the providers are flushed and shut down on a
+    /// thread of their own and the caller waits at most `shutdown_timeout` for it (the SDK's
+    /// own steps each wait up to 5 s whatever they are told, so a hung collector would hold
+    /// the caller — often an async runtime's thread — three times as long). What is still
+    /// running then finishes in the background.
     fn finish(&mut self) -> Result<(), ShutdownError> {
         if std::mem::replace(&mut self.finished, true) {
             return Ok(());
         }
         let timeout = self.shutdown_timeout;
+        let providers = Providers {
+            tracer: self.tracer_provider.clone(),
+            meter: self.meter_provider.clone(),
+            logs: self.logger_provider.clone(),
+            runtime: self.runtime.take(),
+            timeout,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("towerlight-shutdown".into())
+            .spawn(move || {
+                let _ = tx.send(providers.shut_down());
+            });
+        let failures = match spawned {
+            Ok(_) => rx
+                .recv_timeout(timeout)
+                .unwrap_or_else(|_| vec![("telemetry shutdown", OTelSdkError::Timeout(timeout))]),
+            Err(_) => vec![(
+                "telemetry shutdown",
+                OTelSdkError::InternalFailure("cannot start the shutdown thread".into()),
+            )],
+        };
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError {
+                failures,
+                endpoints: self.endpoints.clone(),
+            })
+        }
+    }
+}
+
+/// What the shutdown thread owns.
+struct Providers {
+    tracer: SdkTracerProvider,
+    meter: SdkMeterProvider,
+    logs: Option<SdkLoggerProvider>,
+    /// Dropped last: the final exports run on it.
+    runtime: Option<ExportRuntime>,
+    timeout: Duration,
+}
+
+impl Providers {
+    fn shut_down(self) -> Vec<(&'static str, OTelSdkError)> {
         let mut failures = Vec::new();
         let mut check = |what, r: Result<(), OTelSdkError>| {
             if let Err(e) = r {
@@ -161,25 +222,21 @@ impl TelemetryGuard {
         };
         // The batch processor exports what it holds when it shuts down; flushing first makes the
         // console print complete traces before its shutdown prints the leftovers.
-        check("tracer provider", self.tracer_provider.force_flush());
+        check("tracer provider", self.tracer.force_flush());
         check(
             "tracer provider",
-            self.tracer_provider.shutdown_with_timeout(timeout),
+            self.tracer.shutdown_with_timeout(self.timeout),
         );
         // A periodic reader collects and exports once more when it shuts down.
         check(
             "meter provider",
-            self.meter_provider.shutdown_with_timeout(timeout),
+            self.meter.shutdown_with_timeout(self.timeout),
         );
-        if let Some(logs) = &self.logger_provider {
-            check("logger provider", logs.shutdown_with_timeout(timeout));
+        if let Some(logs) = &self.logs {
+            check("logger provider", logs.shutdown_with_timeout(self.timeout));
         }
-        self.runtime.take();
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(ShutdownError { failures })
-        }
+        drop(self.runtime);
+        failures
     }
 }
 

@@ -56,6 +56,7 @@ pub mod console;
 mod env;
 mod error;
 mod guard;
+mod limits;
 mod otlp;
 mod pipeline;
 #[cfg(feature = "prometheus")]
@@ -106,6 +107,16 @@ pub enum OtlpProtocol {
     Grpc,
     /// `http/protobuf` (default port 4318), the specification's default.
     HttpProtobuf,
+}
+
+impl OtlpProtocol {
+    /// The name `OTEL_EXPORTER_OTLP_PROTOCOL` uses for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+        }
+    }
 }
 
 /// Builds and installs telemetry from the process environment: `Setup::new().install()`.

@@ -18,8 +18,8 @@ use opentelemetry_http::hyper::HyperClient;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::{
-    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
-    WithTonicConfig,
+    Compression, LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
+    WithHttpConfig, WithTonicConfig,
 };
 
 use super::env::Signal;
@@ -36,6 +36,8 @@ pub(crate) struct OtlpTarget {
     /// Already validated header names and values.
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`.
+    pub(crate) gzip: bool,
 }
 
 /// The runtime that owns the exporters' connections; stopped without blocking when dropped.
@@ -96,26 +98,40 @@ impl HttpClient for RuntimeHttpClient {
     }
 }
 
-fn metadata(target: &OtlpTarget) -> Result<MetadataMap, SetupError> {
+/// Checks header names and values from `var` (the variable or builder option they came from),
+/// so an error names where the bad entry was written. Values are never shown.
+pub(crate) fn validate_headers(
+    var: &'static str,
+    headers: &[(String, String)],
+) -> Result<http::HeaderMap, SetupError> {
     let mut map = http::HeaderMap::new();
-    for (k, v) in &target.headers {
+    for (k, v) in headers {
         let name = http::HeaderName::try_from(k.as_str()).map_err(|_| {
             SetupError::invalid(
-                target.signal.headers_var,
+                var,
                 format!("{k}=***"),
                 format!("{k:?} is not a valid header name"),
             )
         })?;
         let value = http::HeaderValue::try_from(v.as_str()).map_err(|_| {
             SetupError::invalid(
-                target.signal.headers_var,
+                var,
                 format!("{k}=***"),
                 format!("the value of {k:?} is not a valid header value"),
             )
         })?;
         map.append(name, value);
     }
+    Ok(map)
+}
+
+fn metadata(target: &OtlpTarget) -> Result<MetadataMap, SetupError> {
+    let map = validate_headers(target.signal.headers_var, &target.headers)?;
     Ok(MetadataMap::from_headers(map))
+}
+
+fn compression(target: &OtlpTarget) -> Option<Compression> {
+    target.gzip.then_some(Compression::Gzip)
 }
 
 fn http_client(target: &OtlpTarget, rt: &ExportRuntime) -> Result<RuntimeHttpClient, SetupError> {
@@ -145,25 +161,29 @@ macro_rules! build_exporter {
                     .ok_or_else(|| SetupError::exporter($name, "the export runtime has stopped"))?;
                 // tonic's lazy channel spawns its connection task on the current runtime.
                 let _entered = handle.enter();
-                $exporter::builder()
+                let mut builder = $exporter::builder()
                     .with_tonic()
                     .with_endpoint(target.endpoint.clone())
                     .with_timeout(target.timeout)
-                    .with_metadata(metadata)
-                    .build()
-                    .map_err(|e| SetupError::exporter($name, e))
+                    .with_metadata(metadata);
+                if let Some(c) = compression(target) {
+                    builder = builder.with_compression(c);
+                }
+                builder.build().map_err(|e| SetupError::exporter($name, e))
             }
             OtlpProtocol::HttpProtobuf => {
                 let headers: HashMap<String, String> = target.headers.iter().cloned().collect();
-                $exporter::builder()
+                let mut builder = $exporter::builder()
                     .with_http()
                     .with_protocol(Protocol::HttpBinary)
                     .with_endpoint(target.endpoint.clone())
                     .with_timeout(target.timeout)
                     .with_headers(headers)
-                    .with_shared_http_client(Arc::new(http_client(target, rt)?))
-                    .build()
-                    .map_err(|e| SetupError::exporter($name, e))
+                    .with_shared_http_client(Arc::new(http_client(target, rt)?));
+                if let Some(c) = compression(target) {
+                    builder = builder.with_compression(c);
+                }
+                builder.build().map_err(|e| SetupError::exporter($name, e))
             }
         }
     }};

@@ -143,6 +143,15 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
         opentelemetry::global::set_text_map_propagator(settings.propagator.clone());
     }
 
+    let endpoints = [
+        &settings.traces_otlp,
+        &settings.metrics_otlp,
+        &settings.logs_otlp,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|t| format!("{}: {} {}", t.signal.name, t.protocol.as_str(), t.endpoint))
+    .collect();
     Ok(TelemetryGuard {
         tracer_provider,
         meter_provider,
@@ -150,6 +159,8 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
         resource: settings.resource,
         propagator: settings.propagator,
         semconv: settings.semconv,
+        value_length: settings.value_length,
+        endpoints,
         stats,
         #[cfg(feature = "prometheus")]
         prometheus_registry,

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::limits::{limit_span, split_batch, MAX_EXPORT_BYTES};
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -38,6 +39,9 @@ const WARN_EVERY: Duration = Duration::from_secs(30);
 /// The batch settings of one span pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BatchSettings {
+    /// The attribute value length limit applied to every span (none: only oversized spans are
+    /// cut).
+    pub(crate) value_limit: Option<usize>,
     pub(crate) max_queue_size: usize,
     pub(crate) max_export_batch_size: usize,
     pub(crate) scheduled_delay: Duration,
@@ -160,6 +164,7 @@ impl RateLimit {
 pub(crate) struct BoundedProcessor {
     inner: BatchSpanProcessor,
     stats: Arc<QueueStats>,
+    value_limit: Option<usize>,
 }
 
 impl BoundedProcessor {
@@ -179,6 +184,7 @@ impl BoundedProcessor {
         BoundedProcessor {
             inner: BatchSpanProcessor::new(exporter, config),
             stats,
+            value_limit: settings.value_limit,
         }
     }
 }
@@ -188,13 +194,15 @@ impl SpanProcessor for BoundedProcessor {
         self.inner.on_start(span, cx);
     }
 
-    fn on_end(&self, span: SpanData) {
+    fn on_end(&self, mut span: SpanData) {
         // The batch processor ignores unsampled spans; they must not take a queue slot.
         if !span.span_context.is_sampled() {
             return;
         }
         if self.stats.admit() {
             self.stats.admitted.fetch_add(1, Ordering::Relaxed);
+            // Limited before it waits in the queue: memory is bounded by the queue's length.
+            limit_span(&mut span, self.value_limit);
             self.inner.on_end(span);
         } else {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -230,17 +238,19 @@ impl<E: fmt::Debug> fmt::Debug for CountingExporter<E> {
     }
 }
 
-/// Frees `n` queue slots on drop; records a failure unless the export completed.
+/// Frees `n` queue slots on drop; spans not yet settled (exported or failed) when the export
+/// future is dropped count as timed out.
 struct InFlight<'a> {
     stats: &'a QueueStats,
     n: usize,
-    done: bool,
+    settled: usize,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.stats.record_failure("timeout", self.n as u64);
+        if self.settled < self.n {
+            self.stats
+                .record_failure("timeout", (self.n - self.settled) as u64);
         }
         self.stats.pending.fetch_sub(self.n, Ordering::AcqRel);
     }
@@ -255,24 +265,28 @@ fn error_type(e: &OTelSdkError) -> &'static str {
 }
 
 impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
+    /// Exports in requests a collector accepts: a batch heavier than [`MAX_EXPORT_BYTES`] goes
+    /// out in several, and a refused request loses only its own spans.
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let mut in_flight = InFlight {
             stats: &self.stats,
             n: batch.len(),
-            done: false,
+            settled: 0,
         };
-        let result = self.inner.export(batch).await;
-        in_flight.done = true;
-        match &result {
-            Ok(()) => {
-                self.stats
-                    .exported
-                    .fetch_add(in_flight.n as u64, Ordering::Relaxed);
+        let mut result = Ok(());
+        for chunk in split_batch(batch, MAX_EXPORT_BYTES) {
+            let n = chunk.len();
+            match self.inner.export(chunk).await {
+                Ok(()) => {
+                    self.stats.exported.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.stats.record_failure(error_type(&e), n as u64);
+                    self.stats.warn_loss();
+                    result = Err(e);
+                }
             }
-            Err(e) => {
-                self.stats.record_failure(error_type(e), in_flight.n as u64);
-                self.stats.warn_loss();
-            }
+            in_flight.settled += n;
         }
         result
     }
@@ -415,6 +429,7 @@ mod tests {
                 got: got.clone(),
             },
             BatchSettings {
+                value_limit: None,
                 max_queue_size: 4,
                 max_export_batch_size: 4,
                 scheduled_delay: Duration::from_secs(60),
@@ -483,6 +498,7 @@ mod tests {
             .with_span_processor(BoundedProcessor::new(
                 Failing,
                 BatchSettings {
+                    value_limit: None,
                     max_queue_size: 8,
                     max_export_batch_size: 8,
                     scheduled_delay: Duration::from_secs(60),

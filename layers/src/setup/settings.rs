@@ -10,7 +10,8 @@ use opentelemetry_sdk::Resource;
 
 use super::env::{
     parse_count, parse_exporters, parse_key_values, parse_millis, parse_protocol, Env, Signal,
-    LOGS, METRICS, OTLP_ENDPOINT, OTLP_HEADERS, OTLP_PROTOCOL, OTLP_TIMEOUT, TRACES,
+    LOGS, METRICS, OTLP_COMPRESSION, OTLP_ENDPOINT, OTLP_HEADERS, OTLP_PROTOCOL, OTLP_TIMEOUT,
+    TRACES,
 };
 use super::error::SetupError;
 use super::otlp::OtlpTarget;
@@ -33,6 +34,10 @@ const DEFAULT_LOG_FILTER: &str = "info,opentelemetry=warn";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_METRIC_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_QUEUE: usize = 2048;
+/// The largest span queue accepted. The SDK's batch processor allocates every slot of its queue
+/// up front (a few hundred bytes each), so ten million slots take gigabytes before the first span
+/// and four billion abort the process; 65 536 slots are about 25 MiB.
+pub(crate) const MAX_QUEUE: usize = 65_536;
 const DEFAULT_BATCH: usize = 512;
 const DEFAULT_DELAY: Duration = Duration::from_secs(5);
 /// The console is for people watching: traces appear within half a second.
@@ -55,6 +60,8 @@ pub(crate) struct Settings {
     /// The console's batch settings: the same, with a shorter default delay.
     pub(crate) console_batch: BatchSettings,
     pub(crate) color: bool,
+    /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` / `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, when set.
+    pub(crate) value_length: Option<usize>,
     /// The `tracing` filter (read by the `tracing` feature).
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) log_filter: String,
@@ -154,25 +161,59 @@ impl Settings {
             },
         };
 
-        let count = |code: Option<usize>, var: &'static str, default: usize| match code {
-            Some(n) => Ok(n.max(1)),
-            None => env.get(var).map_or(Ok(default), |v| parse_count(var, &v)),
+        let count = |code: Option<usize>, var: &'static str, builder: &'static str, default| {
+            let (source, raw, n) = match code {
+                Some(n) => (builder, n.to_string(), n.max(1)),
+                None => match env.get(var) {
+                    Some(v) => (var, v.clone(), parse_count(var, &v)?),
+                    None => (var, String::new(), default),
+                },
+            };
+            if n > MAX_QUEUE {
+                return Err(SetupError::invalid(
+                    source,
+                    raw,
+                    format!("expected a whole number between 1 and {MAX_QUEUE}"),
+                ));
+            }
+            Ok(n)
         };
-        let max_queue_size = count(setup.max_queue_size, OTEL_BSP_MAX_QUEUE_SIZE, DEFAULT_QUEUE)?;
+        let max_queue_size = count(
+            setup.max_queue_size,
+            OTEL_BSP_MAX_QUEUE_SIZE,
+            "Setup::max_queue_size",
+            DEFAULT_QUEUE,
+        )?;
         let max_export_batch_size = count(
             setup.max_export_batch_size,
             OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+            "Setup::max_export_batch_size",
             DEFAULT_BATCH,
         )?
         .min(max_queue_size);
+        // A zero delay makes the batch processor spin a core while idle.
         let delay = match setup.scheduled_delay {
-            Some(d) => Some(d),
-            None => env
-                .get(OTEL_BSP_SCHEDULE_DELAY)
-                .map(|v| parse_millis(OTEL_BSP_SCHEDULE_DELAY, &v))
-                .transpose()?,
+            Some(d) => Some(positive("Setup::scheduled_delay", &format!("{d:?}"), d)?),
+            None => match env.get(OTEL_BSP_SCHEDULE_DELAY) {
+                Some(v) => Some(positive(
+                    OTEL_BSP_SCHEDULE_DELAY,
+                    &v,
+                    parse_millis(OTEL_BSP_SCHEDULE_DELAY, &v)?,
+                )?),
+                None => None,
+            },
         };
+        let value_length =
+            crate::config::value_length_from_env(|k| env.get(k)).map_err(|e| match e {
+                crate::ConfigError::ValueLength { variable, value } => {
+                    SetupError::invalid(variable, value, "expected a number of bytes (0 or more)")
+                }
+                other => {
+                    SetupError::invalid("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "", other.to_string())
+                }
+            })?;
         let batch = BatchSettings {
+            value_limit: value_length,
             max_queue_size,
             max_export_batch_size,
             scheduled_delay: delay.unwrap_or(DEFAULT_DELAY),
@@ -209,6 +250,7 @@ impl Settings {
             batch,
             console_batch,
             color,
+            value_length,
             log_filter,
             log_filter_var,
         })
@@ -270,17 +312,27 @@ fn otlp_target(signal: &Signal, env: &Env<'_>, setup: &Setup) -> Result<OtlpTarg
     };
     for var in [OTLP_HEADERS, signal.headers_var] {
         if let Some(v) = env.get(var) {
-            add(parse_key_values(var, &v, true)?);
+            let list = parse_key_values(var, &v, true)?;
+            // Checked here, where the variable that holds them is known.
+            super::otlp::validate_headers(var, &list)?;
+            add(list);
         }
     }
+    super::otlp::validate_headers("Setup::otlp_header", &setup.otlp_headers)?;
     add(setup.otlp_headers.clone());
 
     let timeout = match setup.otlp_timeout {
-        Some(t) => t,
+        Some(t) => positive("Setup::otlp_timeout", &format!("{t:?}"), t)?,
         None => match env.first(&[signal.timeout_var, OTLP_TIMEOUT]) {
-            Some((var, v)) => parse_millis(var, &v)?,
+            Some((var, v)) => positive(var, &v, parse_millis(var, &v)?)?,
             None => DEFAULT_TIMEOUT,
         },
+    };
+    let gzip = match env.first(&[signal.compression_var, OTLP_COMPRESSION]) {
+        None => false,
+        Some((_, v)) if v.eq_ignore_ascii_case("gzip") => true,
+        Some((_, v)) if v.eq_ignore_ascii_case("none") => false,
+        Some((var, v)) => return Err(SetupError::invalid(var, v, "expected gzip or none")),
     };
     Ok(OtlpTarget {
         signal: *signal,
@@ -288,6 +340,7 @@ fn otlp_target(signal: &Signal, env: &Env<'_>, setup: &Setup) -> Result<OtlpTarg
         protocol,
         headers,
         timeout,
+        gzip,
     })
 }
 
@@ -348,6 +401,90 @@ mod tests {
     }
 
     #[test]
+    fn hostile_values_are_refused_with_the_variable_named() {
+        let otlp = ("OTEL_TRACES_EXPORTER", "otlp");
+        for huge in ["4000000000", "18446744073709551615", "10000000", "65537"] {
+            let vars: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![("OTEL_BSP_MAX_QUEUE_SIZE", huge)].into_boxed_slice());
+            assert_eq!(
+                err(setup(vars)),
+                format!(
+                    "OTEL_BSP_MAX_QUEUE_SIZE=\"{huge}\": expected a whole number between 1 and \
+                     65536"
+                )
+            );
+        }
+        assert_eq!(
+            resolve(setup(&[("OTEL_BSP_MAX_QUEUE_SIZE", "65536")]))
+                .batch
+                .max_queue_size,
+            65536
+        );
+        assert_eq!(
+            err(setup(&[]).max_queue_size(1 << 30)),
+            "Setup::max_queue_size=\"1073741824\": expected a whole number between 1 and 65536"
+        );
+        assert_eq!(
+            err(setup(&[("OTEL_BSP_SCHEDULE_DELAY", "0")])),
+            "OTEL_BSP_SCHEDULE_DELAY=\"0\": expected a number of milliseconds greater than 0"
+        );
+        assert_eq!(
+            err(setup(&[]).scheduled_delay(Duration::ZERO)),
+            "Setup::scheduled_delay=\"0ns\": expected a number of milliseconds greater than 0"
+        );
+        assert_eq!(
+            err(setup(&[otlp, ("OTEL_EXPORTER_OTLP_TIMEOUT", "0")])),
+            "OTEL_EXPORTER_OTLP_TIMEOUT=\"0\": expected a number of milliseconds greater than 0"
+        );
+        assert_eq!(
+            err(setup(&[otlp, ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli")])),
+            "OTEL_EXPORTER_OTLP_COMPRESSION=\"brotli\": expected gzip or none"
+        );
+        assert_eq!(
+            err(setup(&[("OTEL_RESOURCE_ATTRIBUTES", "a=%ZZ")])),
+            "OTEL_RESOURCE_ATTRIBUTES=\"a=%ZZ\": the value of \"a\" is not valid \
+             percent-encoded UTF-8"
+        );
+        // A bad general header list is reported under the general variable.
+        assert_eq!(
+            err(setup(&[
+                otlp,
+                ("OTEL_EXPORTER_OTLP_HEADERS", "bad key=secret")
+            ])),
+            "OTEL_EXPORTER_OTLP_HEADERS=\"bad key=***\": \"bad key\" is not a valid header name"
+        );
+        assert_eq!(
+            err(setup(&[
+                otlp,
+                ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "k=a%0Ab")
+            ])),
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS=\"k=***\": the value of \"k\" is not a valid \
+             header value"
+        );
+        assert_eq!(
+            err(setup(&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "big")])),
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT=\"big\": expected a number of bytes (0 or more)"
+        );
+    }
+
+    #[test]
+    fn compression_and_value_limits_are_read() {
+        let s = resolve(setup(&[
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "300"),
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "200"),
+        ]));
+        assert!(s.traces_otlp.unwrap().gzip);
+        assert!(!s.metrics_otlp.unwrap().gzip);
+        assert_eq!(s.value_length, Some(200));
+        assert_eq!(s.batch.value_limit, Some(200));
+        assert_eq!(resolve(setup(&[])).value_length, None);
+    }
+
+    #[test]
     fn defaults_when_nothing_is_configured() {
         let s = resolve(setup(&[]).console_color(false));
         assert_eq!(s.traces, vec![Exporter::Console]);
@@ -359,6 +496,7 @@ mod tests {
         assert_eq!(
             s.batch,
             BatchSettings {
+                value_limit: None,
                 max_queue_size: 2048,
                 max_export_batch_size: 512,
                 scheduled_delay: Duration::from_secs(5),
@@ -554,6 +692,7 @@ mod tests {
         assert_eq!(
             s.batch,
             BatchSettings {
+                value_limit: None,
                 max_queue_size: 16,
                 max_export_batch_size: 16,
                 scheduled_delay: Duration::from_millis(100),
