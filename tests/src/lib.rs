@@ -83,12 +83,24 @@ pub fn describe_current_context() -> String {
         .map(|(k, (v, _))| format!("{k}={}", v.as_str()))
         .collect();
     baggage.sort();
+    // The flags a downstream call would receive (W3C), which may carry more than the span's.
+    let mut out = std::collections::HashMap::new();
+    opentelemetry::propagation::TextMapPropagator::inject_context(
+        &towerlight::propagation::W3cTraceContext::new(),
+        &cx,
+        &mut out,
+    );
+    let out_flags = out
+        .get("traceparent")
+        .and_then(|tp: &String| tp.rsplit('-').next().map(str::to_owned))
+        .unwrap_or_default();
     format!(
-        "trace={} span={} sampled={} flags={:02x} baggage={}",
+        "trace={} span={} sampled={} flags={:02x} out={} baggage={}",
         sc.trace_id(),
         sc.span_id(),
         sc.is_sampled(),
         sc.trace_flags().to_u8(),
+        out_flags,
         baggage.join(",")
     )
 }
@@ -116,6 +128,7 @@ macro_rules! scenario_tests {
             incoming_parent_and_sampled_flag,
             unsampled_parent_propagates_without_span,
             level2_random_flag_kept,
+            level2_random_flag_unsampled_and_roots,
             malformed_trace_headers_ignored,
             invalid_utf8_headers_are_harmless,
             public_endpoint_starts_root_with_link,

@@ -376,7 +376,30 @@ pub async fn level2_random_flag_kept<H: Harness>() {
         .text()
         .await
         .unwrap();
-    assert!(body.contains("flags=03"), "{body}");
+    assert!(body.contains("flags=03 out=03"), "{body}");
+}
+
+/// The random flag is propagated when the span is not sampled (`-02` in, `-02` out: a MUST of
+/// Level 2), and a new root trace carries it (`-03`): its trace id is random.
+pub async fn level2_random_flag_unsampled_and_roots<H: Harness>() {
+    let t = Telemetry::new();
+    let server = start::<H>(t.config()).await;
+    let get = |traceparent: Option<String>| {
+        let mut req = http().get(server.url("/context"));
+        if let Some(tp) = traceparent {
+            req = req.header("traceparent", tp);
+        }
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let body = get(Some(format!("00-{TRACE_ID}-{PARENT_ID}-02"))).await;
+    assert!(body.contains(&format!("trace={TRACE_ID}")), "{body}");
+    assert!(body.contains("sampled=false"), "{body}");
+    assert!(body.contains("out=02"), "{body}");
+    let body = get(Some(format!("00-{TRACE_ID}-{PARENT_ID}-00"))).await;
+    assert!(body.contains("out=00"), "{body}");
+    let body = get(None).await;
+    assert!(body.contains("sampled=true"), "{body}");
+    assert!(body.contains("out=03"), "{body}");
 }
 
 /// Garbage, oversized and repeated trace headers start a fresh trace and never change the

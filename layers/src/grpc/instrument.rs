@@ -326,7 +326,7 @@ impl GrpcInstrument {
             more.extend(extra.iter().cloned());
             opentelemetry::trace::Span::set_attributes(&mut span, more);
         }
-        let cx = parent.with_span(span);
+        let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
 
         let events = self.config.message_events && recording;
         if events {

@@ -27,6 +27,7 @@ mod composite;
 mod error;
 mod hex;
 mod jaeger;
+pub(crate) mod random;
 mod traceparent;
 mod tracestate;
 mod w3c;

@@ -74,7 +74,8 @@ pub(crate) fn parse(value: &str) -> Option<TraceParent> {
 /// Formats a version `00` `traceparent` value for `span_context`.
 ///
 /// Flag bits not defined by version `00` are cleared.
-pub(crate) fn format(span_context: &SpanContext) -> String {
+/// `flags` are the flags to write (the span's own, possibly with the random bit added).
+pub(crate) fn format(span_context: &SpanContext, flags: u8) -> String {
     let mut out = String::with_capacity(LEN);
     out.push_str("00-");
     hex::push_lower(
@@ -89,11 +90,7 @@ pub(crate) fn format(span_context: &SpanContext) -> String {
         16,
     );
     out.push('-');
-    hex::push_lower(
-        &mut out,
-        u128::from(span_context.trace_flags().to_u8() & KNOWN_FLAGS),
-        2,
-    );
+    hex::push_lower(&mut out, u128::from(flags & KNOWN_FLAGS), 2);
     out
 }
 
@@ -182,7 +179,7 @@ mod tests {
             true,
             TraceState::default(),
         );
-        assert_eq!(format(&sc), tp("00", "03"));
+        assert_eq!(format(&sc, sc.trace_flags().to_u8()), tp("00", "03"));
         let sc = SpanContext::new(
             TraceId::from(1),
             SpanId::from(2),
@@ -191,7 +188,7 @@ mod tests {
             TraceState::default(),
         );
         assert_eq!(
-            format(&sc),
+            format(&sc, sc.trace_flags().to_u8()),
             "00-00000000000000000000000000000001-0000000000000002-02"
         );
     }

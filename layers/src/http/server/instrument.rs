@@ -247,7 +247,7 @@ impl HttpServerInstrument {
             more.extend(extra.iter().cloned());
             opentelemetry::trace::Span::set_attributes(&mut span, more);
         }
-        let cx = parent.with_span(span);
+        let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
 
         if let Some(active) = &self.r.metrics.active {
             active.add(
