@@ -188,3 +188,49 @@ where
         })
     }
 }
+
+/// An Actix server (wrapped in `otel`) whose `GET /relay` calls `target` with awc through
+/// `tracing` — a GET, or a POST of `body` — and answers the target's body.
+pub fn serve_awc_relay(
+    target: String,
+    tracing: towerlight_actix::AwcTracing,
+    body: Option<&'static str>,
+    otel: towerlight_actix::Otel,
+) -> TestServer {
+    serve_actix(
+        move |cfg: &mut web::ServiceConfig| {
+            let target = target.clone();
+            let tracing = tracing.clone();
+            cfg.route(
+                "/relay",
+                web::get().to(move || {
+                    let target = target.clone();
+                    let tracing = tracing.clone();
+                    async move {
+                        let client = awc::Client::default();
+                        let sent = match body {
+                            Some(body) => tracing.send_body(client.post(target), body).await,
+                            None => tracing.send(client.get(target)).await,
+                        };
+                        let mut res = sent.expect("awc call");
+                        let body = res.body().await.expect("awc body");
+                        String::from_utf8_lossy(&body).into_owned()
+                    }
+                }),
+            );
+        },
+        otel,
+    )
+}
+
+/// `GET url` with a plain client, answering the body.
+pub async fn get_text(url: &str) -> String {
+    crate::client::http()
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body")
+}

@@ -118,6 +118,10 @@ pub struct ReceivedLog {
     pub trace_id: String,
     /// Hex span id (empty when none).
     pub span_id: String,
+    /// The event name (empty when none).
+    pub event_name: String,
+    /// The record's attributes (values as strings).
+    pub attributes: BTreeMap<String, String>,
 }
 
 fn value_string(v: &Option<AnyValue>) -> String {
@@ -401,6 +405,8 @@ impl OtlpReceiver {
                         severity_text: record.severity_text.clone(),
                         trace_id: hex(&record.trace_id),
                         span_id: hex(&record.span_id),
+                        event_name: record.event_name.clone(),
+                        attributes: attrs(&record.attributes),
                     });
                 }
             }

@@ -2,11 +2,10 @@
 //! calls an Actix service through the instrumented reqwest client, which calls a third service
 //! through awc. Baggage travels end to end.
 
-use actix_web::web;
 use axum::routing::get;
 use axum::Router;
 use opentelemetry::trace::SpanKind;
-use towerlight_tests::actix_harness::serve_actix;
+use towerlight_tests::actix_harness::serve_awc_relay;
 use towerlight_tests::axum_harness::{serve, AxumHarness};
 use towerlight_tests::{client, Harness, Telemetry};
 
@@ -19,25 +18,10 @@ async fn axum_to_actix_to_third_service_is_one_trace() {
     let third_url = third.url("/context");
 
     // Middle: Actix, calling the third service with awc.
-    let awc_tracing = towerlight_actix::AwcTracing::with_config(t.config());
-    let middle = serve_actix(
-        move |cfg: &mut web::ServiceConfig| {
-            let url = third_url.clone();
-            let tracing = awc_tracing.clone();
-            cfg.route(
-                "/relay",
-                web::get().to(move || {
-                    let url = url.clone();
-                    let tracing = tracing.clone();
-                    async move {
-                        let client = awc::Client::default();
-                        let mut res = tracing.send(client.get(url)).await.expect("awc call");
-                        let body = res.body().await.expect("awc body");
-                        String::from_utf8_lossy(&body).into_owned()
-                    }
-                }),
-            );
-        },
+    let middle = serve_awc_relay(
+        third_url,
+        towerlight_actix::AwcTracing::with_config(t.config()),
+        None,
         towerlight_actix::Otel::with_config(t.config()),
     );
     let middle_url = middle.url("/relay");

@@ -2,7 +2,6 @@
 //! middleware and awc carries `REDACTED:REDACTED@` for URL credentials and `REDACTED` for the
 //! values of sensitive query keys (any case, percent-encoded or not).
 
-use actix_web::web;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -11,9 +10,9 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry::Value;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use towerlight::HttpClientLayer;
-use towerlight_tests::actix_harness::serve_actix;
+use towerlight_tests::actix_harness::{get_text, serve_awc_relay};
 use towerlight_tests::axum_harness::AxumHarness;
-use towerlight_tests::{attr_map, client, Harness, Telemetry};
+use towerlight_tests::{attr_map, Harness, Telemetry};
 
 const SECRETS: &str = "access_token=a&Password=b&%73ig=c&client_secret=d&page=2";
 const REDACTED: &str = "access_token=REDACTED&Password=REDACTED&%73ig=REDACTED\
@@ -78,37 +77,13 @@ async fn awc_redacts_query_secrets() {
     let t = Telemetry::new();
     let target = AxumHarness::start(t.config()).await;
     let target_url = target.url(&format!("/users/1?{SECRETS}"));
-    let awc_tracing = towerlight_actix::AwcTracing::with_config(t.config());
-    let relay = serve_actix(
-        move |cfg: &mut web::ServiceConfig| {
-            let url = target_url.clone();
-            let tracing = awc_tracing.clone();
-            cfg.route(
-                "/relay",
-                web::get().to(move || {
-                    let url = url.clone();
-                    let tracing = tracing.clone();
-                    async move {
-                        let mut res = tracing
-                            .send(awc::Client::default().get(url))
-                            .await
-                            .expect("awc call");
-                        let body = res.body().await.expect("awc body");
-                        String::from_utf8_lossy(&body).into_owned()
-                    }
-                }),
-            );
-        },
+    let relay = serve_awc_relay(
+        target_url,
+        towerlight_actix::AwcTracing::with_config(t.config()),
+        None,
         towerlight_actix::Otel::with_config(towerlight::Config::new().filter(|_| false)),
     );
-    let body = client::http()
-        .get(relay.url("/relay"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = get_text(&relay.url("/relay")).await;
     assert_eq!(body, "user:1");
     t.wait_spans(SpanKind::Client, 1).await;
     assert_eq!(

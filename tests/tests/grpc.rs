@@ -283,15 +283,7 @@ async fn deadline_exceeded_on_both_sides() {
     assert_ne!(err.code(), tonic::Code::Ok);
     let (srv, cli) = pair(&t).await;
     for span in [&srv, &cli] {
-        let a = attrs(span);
-        assert_eq!(
-            a["rpc.response.status_code"],
-            s("DEADLINE_EXCEEDED"),
-            "{:?}",
-            span.span_kind
-        );
-        assert_eq!(a["error.type"], s("DEADLINE_EXCEEDED"));
-        assert_eq!(span.status, Status::error(""));
+        assert_deadline_exceeded(span);
         assert!(duration(span) < Duration::from_millis(400));
     }
 }
@@ -660,16 +652,23 @@ async fn expired_deadlines_are_deadline_exceeded_whoever_answers() {
     futures_util::future::join_all(calls).await;
     let servers = t.wait_spans(SpanKind::Server, CALLS).await;
     let clients = t.wait_spans(SpanKind::Client, CALLS).await;
-    for span in servers.iter().chain(&clients) {
-        let a = attrs(span);
-        assert_eq!(
-            a["rpc.response.status_code"],
-            s("DEADLINE_EXCEEDED"),
-            "{:?}",
-            span.span_kind
-        );
-        assert_eq!(a["error.type"], s("DEADLINE_EXCEEDED"));
-    }
+    servers
+        .iter()
+        .chain(&clients)
+        .for_each(assert_deadline_exceeded);
+}
+
+/// A span of a call its deadline cut: DEADLINE_EXCEEDED, an error on either side.
+fn assert_deadline_exceeded(span: &SpanData) {
+    let a = attrs(span);
+    assert_eq!(
+        a["rpc.response.status_code"],
+        s("DEADLINE_EXCEEDED"),
+        "{:?}",
+        span.span_kind
+    );
+    assert_eq!(a["error.type"], s("DEADLINE_EXCEEDED"));
+    assert_eq!(span.status, Status::error(""));
 }
 
 /// Without a known-method list, a method is reported once a handler proved it: the first

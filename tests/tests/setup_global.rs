@@ -12,11 +12,17 @@ use towerlight_tests::{client, Harness, SharedBuf};
 async fn install_from_process_env_with_tracing() {
     let logs = OtlpReceiver::http().await;
     let logs_endpoint = format!("{}/v1/logs", logs.endpoint());
+    let traces_endpoint = format!("{}/v1/traces", logs.endpoint());
     // Edition 2021: `set_var` is safe; nothing else runs in this process yet.
     for (k, v) in [
         ("OTEL_SERVICE_NAME", "global-shop"),
         ("OTEL_PROPAGATORS", "tracecontext"),
         ("OTEL_LOGS_EXPORTER", "otlp"),
+        ("OTEL_TRACES_EXPORTER", "console,otlp"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            traces_endpoint.as_str(),
+        ),
         ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", logs_endpoint.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
         ("RUST_LOG", "info"),
@@ -108,6 +114,26 @@ async fn install_from_process_env_with_tracing() {
     assert_eq!(record.resource["service.name"], "global-shop");
     let span_id = &working["trace_id=".len() + 32 + " span_id=".len()..][..16];
     assert_eq!(record.span_id, span_id);
+    // No made-up event name (`tracing` names events `event <file>:<line>`) and no attribute
+    // the conventions do not register.
+    assert_eq!(record.event_name, "");
+    assert!(record.attributes.is_empty(), "{:?}", record.attributes);
+
+    // The `tracing` span over OTLP: only registered attribute names (no `target`, `level`,
+    // `busy_ns`, `idle_ns`, `code.module.name`).
+    let spans = logs.spans();
+    let work = spans
+        .iter()
+        .find(|s| s.name == "handler.work")
+        .unwrap_or_else(|| panic!("no handler.work span in {spans:#?}"));
+    let keys: Vec<&str> = work.attributes.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        vec!["thread.id", "thread.name"],
+        "{:?}",
+        work.attributes
+    );
+    assert_eq!(work.trace_id, trace_id);
 
     // Injecting through the global propagator writes W3C trace context.
     let cx = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(

@@ -59,7 +59,7 @@ impl AwcTracing {
         &self,
         request: ClientRequest,
     ) -> Result<ClientResponse<TracedPayload>, SendRequestError> {
-        self.send_with(request, |r| r.send()).await
+        self.send_with(request, Some(0), |r| r.send()).await
     }
 
     /// Sends `request` with `body`.
@@ -71,12 +71,18 @@ impl AwcTracing {
     where
         B: actix_web::body::MessageBody + 'static,
     {
-        self.send_with(request, |r| r.send_body(body)).await
+        let size = match body.size() {
+            actix_web::body::BodySize::Sized(n) => Some(n),
+            actix_web::body::BodySize::None => Some(0),
+            actix_web::body::BodySize::Stream => None,
+        };
+        self.send_with(request, size, |r| r.send_body(body)).await
     }
 
     async fn send_with<F, Fut, S>(
         &self,
         mut request: ClientRequest,
+        body_size: Option<u64>,
         send: F,
     ) -> Result<ClientResponse<TracedPayload>, SendRequestError>
     where
@@ -89,7 +95,8 @@ impl AwcTracing {
         parts.uri = crate::convert::uri(request.get_uri());
         parts.version = version(*request.get_version());
         parts.headers = headers(request.headers());
-        let mut call = self.inst.start(&mut parts, ClientRequestInfo::default());
+        let info = ClientRequestInfo::default().with_body_size(body_size);
+        let mut call = self.inst.start(&mut parts, info);
         copy_injected(&parts.headers, request.headers_mut());
 
         let cx = call.context().clone();

@@ -72,7 +72,12 @@ impl Middleware for OtelMiddleware {
         if let Some(template) = extensions.get::<UrlTemplate>() {
             parts.extensions.insert(template.clone());
         }
-        let info = ClientRequestInfo::new(resend_count);
+        // reqwest adds `Content-Length` below the middleware: an in-memory body knows its size.
+        let body_size = match req.body() {
+            None => Some(0),
+            Some(body) => body.as_bytes().map(|b| b.len() as u64),
+        };
+        let info = ClientRequestInfo::new(resend_count).with_body_size(body_size);
         let mut call = self.inst.start(&mut parts, info);
         *req.headers_mut() = parts.headers;
 

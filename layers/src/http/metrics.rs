@@ -54,6 +54,11 @@ pub(crate) enum Side {
 }
 
 impl HttpMetrics {
+    /// Whether a body-size histogram is on.
+    pub(crate) fn has_sizes(&self) -> bool {
+        self.request_size.is_some() || self.response_size.is_some()
+    }
+
     pub(crate) fn new(meter: &Meter, config: &Config, side: Side) -> HttpMetrics {
         let (duration, active, req, resp, old) = match side {
             Side::Server => (

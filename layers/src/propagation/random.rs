@@ -21,13 +21,14 @@ struct RandomTrace(TraceId);
 /// but its flags cannot say so: a new root (the SDK's ids are random), or a span whose parent
 /// had the flag that the SDK dropped with the span.
 pub(crate) fn mark(parent: &Context, cx: Context) -> Context {
-    let span = cx.span();
-    let sc = span.span_context();
-    if !sc.is_valid() || sc.trace_flags().to_u8() & RANDOM != 0 {
+    let (valid, flags, trace_id) = {
+        let span = cx.span();
+        let sc = span.span_context();
+        (sc.is_valid(), sc.trace_flags().to_u8(), sc.trace_id())
+    };
+    if !valid || flags & RANDOM != 0 {
         return cx;
     }
-    let trace_id = sc.trace_id();
-    drop(span);
     let parent_sc = parent.span().span_context().clone();
     let random = if parent_sc.is_valid() {
         parent_sc.trace_flags().to_u8() & RANDOM != 0

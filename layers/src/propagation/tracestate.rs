@@ -306,7 +306,7 @@ mod tests {
             .collect();
         let out = header(&[&list.join(",")]).unwrap();
         assert_eq!(out, list[..24].join(","));
-        let mixed = format!("a=1,{},b=2", format!("big={}", "v".repeat(200)));
+        let mixed = format!("a=1,big={},b=2", "v".repeat(200));
         assert_eq!(
             header(&[&mixed]).unwrap(),
             format!("a=1,big={},b=2", "v".repeat(200))

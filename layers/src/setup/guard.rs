@@ -143,6 +143,11 @@ impl TelemetryGuard {
         if let Some(logs) = &self.logger_provider {
             check("logger provider", logs.force_flush());
         }
+        self.result(failures)
+    }
+
+    /// `Ok` when nothing failed, else the failures with the endpoints they concern.
+    fn result(&self, failures: Vec<(&'static str, OTelSdkError)>) -> Result<(), ShutdownError> {
         if failures.is_empty() {
             Ok(())
         } else {
@@ -191,14 +196,7 @@ impl TelemetryGuard {
                 OTelSdkError::InternalFailure("cannot start the shutdown thread".into()),
             )],
         };
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(ShutdownError {
-                failures,
-                endpoints: self.endpoints.clone(),
-            })
-        }
+        self.result(failures)
     }
 }
 

@@ -57,6 +57,7 @@ mod env;
 mod error;
 mod guard;
 mod limits;
+mod log_names;
 mod otlp;
 mod pipeline;
 #[cfg(feature = "prometheus")]

@@ -122,6 +122,7 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
         (Some(target), Some(rt)) => Some(
             SdkLoggerProvider::builder()
                 .with_resource(settings.resource.clone())
+                .with_log_processor(super::log_names::NoDefaultEventNames)
                 .with_batch_exporter(otlp::log_exporter(target, rt)?)
                 .build(),
         ),

@@ -55,9 +55,18 @@ pub(crate) fn install(
         .event_format(WithTraceIds(Format::default()))
         .with_writer(writer)
         .with_filter(filter.clone());
+    // Only registered attribute names on spans: no `target`, `level`, `busy_ns`/`idle_ns` or
+    // `code.module.name` (not in the conventions); `thread.*` are registered and kept. Events
+    // are not copied onto spans (they would carry `level` and `target`): they are logs, and go
+    // to the logs bridge when OTLP logs are on.
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer_provider.tracer("tracing"))
-        .with_filter(filter.clone());
+        .with_location(false)
+        .with_target(false)
+        .with_level(false)
+        .with_tracked_inactivity(false)
+        .with_filter(filter.clone())
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()));
     let bridge = logger_provider.map(|provider| {
         let quiet = NOT_BRIDGED.iter().fold(filter.clone(), |f, target| {
             f.with_target(*target, LevelFilter::OFF)

@@ -53,6 +53,9 @@ pub struct ClientRequestInfo {
     pub resend_count: u32,
     /// Counts the request body bytes sent (body-size metrics).
     pub request_bytes: Option<ByteCounter>,
+    /// The request body's size when the client knows it before sending (an in-memory body):
+    /// `http.client.request.body.size` without a `Content-Length` header set by hand.
+    pub body_size: Option<u64>,
 }
 
 impl ClientRequestInfo {
@@ -60,8 +63,14 @@ impl ClientRequestInfo {
     pub fn new(resend_count: u32) -> ClientRequestInfo {
         ClientRequestInfo {
             resend_count,
-            request_bytes: None,
+            ..ClientRequestInfo::default()
         }
+    }
+
+    /// The request body's size, when known before sending.
+    pub fn with_body_size(mut self, bytes: Option<u64>) -> ClientRequestInfo {
+        self.body_size = bytes;
+        self
     }
 }
 
@@ -229,8 +238,18 @@ impl HttpClientInstrument {
             base.push(KeyValue::new(attr::URL_SCHEME, scheme));
             base
         };
+        // The opt-in metrics also carry `url.template` when the caller named one (bounded: a
+        // template, never the raw path); on the duration it is opt-in, so it stays off.
+        let opt_in = match &template {
+            Some(t) => {
+                let mut with = base.clone();
+                with.push(KeyValue::new(attr::URL_TEMPLATE, t.clone()));
+                with
+            }
+            None => base.clone(),
+        };
         if let Some(active) = &self.r.metrics.active {
-            active.add(1, &base);
+            active.add(1, &opt_in);
         }
         let request_size = match (&self.r.metrics.request_size, info.request_bytes) {
             (None, _) => RequestSize::Off,
@@ -240,7 +259,8 @@ impl HttpClientInstrument {
                     .headers
                     .get(http::header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse().ok()),
+                    .and_then(|v| v.trim().parse().ok())
+                    .or(info.body_size),
             ),
         };
         HttpClientCall {
@@ -251,6 +271,7 @@ impl HttpClientInstrument {
                 start_wall: started_wall,
                 method,
                 base,
+                opt_in,
                 status: None,
                 version: None,
                 extra,
@@ -274,6 +295,8 @@ struct ClientState {
     method: MethodAttr,
     /// method, server.address, server.port, url.scheme: the attributes every metric carries.
     base: Vec<KeyValue>,
+    /// `base` plus `url.template` when known: the opt-in metrics' attributes.
+    opt_in: Vec<KeyValue>,
     status: Option<u16>,
     version: Option<&'static str>,
     extra: Vec<KeyValue>,
@@ -417,6 +440,9 @@ impl HttpClientCall {
         }
         attrs.extend(state.extra.iter().cloned());
         metrics.duration.record(elapsed.as_secs_f64(), &attrs);
+        if state.opt_in.len() > state.base.len() && metrics.has_sizes() {
+            attrs.extend(state.opt_in[state.base.len()..].iter().cloned());
+        }
         if let Some(h) = &metrics.request_size {
             let n = match &state.request_size {
                 RequestSize::Counted(c) => Some(c.get()),
@@ -433,7 +459,7 @@ impl HttpClientCall {
             }
         }
         if let Some(active) = &metrics.active {
-            active.add(-1, &state.base);
+            active.add(-1, &state.opt_in);
         }
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]

@@ -120,6 +120,7 @@ impl<S: std::fmt::Debug, M> std::fmt::Debug for HttpClientService<S, M> {
 
 impl<S, M, B, ResBody> Service<Request<B>> for HttpClientService<S, M>
 where
+    B: http_body::Body,
     M: RequestBodyMode<B>,
     S: Service<Request<M::Body>, Response = Response<ResBody>>,
     ResBody: http_body::Body,
@@ -143,6 +144,7 @@ where
         let info = ClientRequestInfo {
             resend_count,
             request_bytes: counter.clone(),
+            body_size: http_body::Body::size_hint(&body).exact(),
         };
         let call = inst.start(&mut parts, info);
         let req = Request::from_parts(parts, M::wrap(body, counter));
