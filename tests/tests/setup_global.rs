@@ -29,6 +29,10 @@ async fn install_from_process_env_with_tracing() {
     ] {
         std::env::set_var(k, v);
     }
+    // Order must not matter: this server's layer is built *before* the providers exist (the
+    // natural order in `main`: router first, then `init()`), and still records.
+    let early = AxumHarness::start(towerlight::Config::new()).await;
+
     let console = SharedBuf::default();
     let lines = SharedBuf::default();
     let guard = Setup::new()
@@ -72,6 +76,15 @@ async fn install_from_process_env_with_tracing() {
     assert_eq!(response.status(), 200);
     response.text().await.unwrap();
 
+    let early_trace = "0af7651916cd43dd8448eb211c80319c";
+    let response = client::http()
+        .get(early.url("/users/7"))
+        .header("traceparent", format!("00-{early_trace}-b7ad6b7169203331-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "user:7");
+
     tokio::task::spawn_blocking(move || guard.shutdown())
         .await
         .unwrap()
@@ -90,6 +103,13 @@ async fn install_from_process_env_with_tracing() {
     assert!(
         rows[1].starts_with("  └─ handler.work  internal "),
         "{rows:?}"
+    );
+
+    // The layer built before `install()` picked up the providers at its first request.
+    let early_header = format!("● trace {early_trace}  global-shop  1 span  ");
+    assert!(
+        text.lines().any(|l| l.starts_with(&early_header)),
+        "no {early_header:?} in:\n{text}"
     );
 
     // The log line of the event inside `handler.work` carries the request's trace id.

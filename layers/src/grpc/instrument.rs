@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Buf;
 use http::HeaderMap;
-use opentelemetry::global::BoxedTracer;
+use opentelemetry::metrics::Meter;
 use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
@@ -24,6 +24,7 @@ use super::frames::FrameParser;
 use super::method::RpcMethod;
 use super::status;
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
+use crate::common::lazy::Lazy;
 use crate::common::limit::capped;
 use crate::config::Config;
 use crate::http::address::{ip_string, split_host_port, HeadScan};
@@ -85,10 +86,9 @@ impl RpcTarget {
 pub struct GrpcInstrument {
     side: RpcSide,
     config: Config,
-    tracer: BoxedTracer,
+    /// The tracer and duration histograms, resolved at the first call.
+    lazy: Lazy<RpcMetrics>,
     propagator: Propagator,
-    duration: Histogram<f64>,
-    old_duration: Option<Histogram<f64>>,
     request_metadata: HeaderCapture,
     response_metadata: HeaderCapture,
     /// Methods proven to exist, when no known-method list is configured (servers only).
@@ -125,19 +125,14 @@ impl LearnedMethods {
     }
 }
 
-impl std::fmt::Debug for GrpcInstrument {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcInstrument")
-            .field("side", &self.side)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
+/// The RPC duration histograms of one side.
+struct RpcMetrics {
+    duration: Histogram<f64>,
+    old_duration: Option<Histogram<f64>>,
 }
 
-impl GrpcInstrument {
-    /// Resolves `config` for one side: tracer, propagator and the duration histograms.
-    pub fn new(config: &Config, side: RpcSide) -> GrpcInstrument {
-        let meter = config.build_meter();
+impl RpcMetrics {
+    fn new(meter: &Meter, config: &Config, side: RpcSide) -> RpcMetrics {
         let (name, old_name, word) = match side {
             RpcSide::Server => (
                 semconv_metric::RPC_SERVER_CALL_DURATION,
@@ -150,11 +145,7 @@ impl GrpcInstrument {
                 "client",
             ),
         };
-        let sensitive = |n: &http::HeaderName| config.is_sensitive_header(n);
-        GrpcInstrument {
-            side,
-            tracer: config.build_tracer(),
-            propagator: config.resolve_propagator(),
+        RpcMetrics {
             duration: meter
                 .f64_histogram(name)
                 .with_unit("s")
@@ -169,6 +160,32 @@ impl GrpcInstrument {
                     .with_boundaries(OLD_DURATION_BUCKETS_MS.to_vec())
                     .build()
             }),
+        }
+    }
+}
+
+impl std::fmt::Debug for GrpcInstrument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcInstrument")
+            .field("side", &self.side)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrpcInstrument {
+    /// Resolves `config` for one side: the propagator now, the tracer and the duration
+    /// histograms at the first call.
+    pub fn new(config: &Config, side: RpcSide) -> GrpcInstrument {
+        let sensitive = |n: &http::HeaderName| config.is_sensitive_header(n);
+        let build: fn(&Meter, &Config) -> RpcMetrics = match side {
+            RpcSide::Server => |meter, config| RpcMetrics::new(meter, config, RpcSide::Server),
+            RpcSide::Client => |meter, config| RpcMetrics::new(meter, config, RpcSide::Client),
+        };
+        GrpcInstrument {
+            side,
+            lazy: Lazy::new(config, build),
+            propagator: config.resolve_propagator(),
             request_metadata: HeaderCapture::new(
                 attr::RPC_REQUEST_METADATA,
                 &config.request_metadata,
@@ -293,7 +310,7 @@ impl GrpcInstrument {
             .with_start_time(started_wall)
             .with_attributes(attributes);
         builder.links = links;
-        let mut span = self.tracer.build_with_context(builder, &parent);
+        let mut span = self.lazy.tracer().build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
 
         let mut extra = Vec::new();
@@ -678,9 +695,10 @@ impl GrpcCall {
             }
         }
         attrs.extend(state.extra.iter().cloned());
-        self.inst.duration.record(elapsed.as_secs_f64(), &attrs);
+        let metrics = self.inst.lazy.metrics();
+        metrics.duration.record(elapsed.as_secs_f64(), &attrs);
 
-        if let Some(old) = &self.inst.old_duration {
+        if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]
             let mut old_attrs = vec![
                 KeyValue::new(attr::RPC_SYSTEM, GRPC),

@@ -1,31 +1,35 @@
-//! What every HTTP instrument (server or client) resolves from a [`Config`] when its layer is
-//! built: the tracer, the propagator, the metric instruments and the header capture lists.
+//! What every HTTP instrument (server or client) resolves from a [`Config`]: the propagator and
+//! the header capture lists when its layer is built, the tracer and the metric instruments at its
+//! first request (see [`Lazy`]).
 
 use opentelemetry::global::BoxedTracer;
+use opentelemetry::metrics::Meter;
 use opentelemetry_semantic_conventions::attribute as attr;
 
 use super::headers::HeaderCapture;
 use super::metrics::{HttpMetrics, Side};
+use crate::common::lazy::Lazy;
 use crate::config::Config;
 use crate::propagation::Propagator;
 
 pub(crate) struct Resolved {
     pub(crate) config: Config,
-    pub(crate) tracer: BoxedTracer,
+    lazy: Lazy<HttpMetrics>,
     pub(crate) propagator: Propagator,
-    pub(crate) metrics: HttpMetrics,
     pub(crate) request_headers: HeaderCapture,
     pub(crate) response_headers: HeaderCapture,
 }
 
 impl Resolved {
     pub(crate) fn new(config: &Config, side: Side) -> Resolved {
-        let meter = config.build_meter();
         let sensitive = |n: &http::HeaderName| config.is_sensitive_header(n);
+        let build: fn(&Meter, &Config) -> HttpMetrics = match side {
+            Side::Server => |meter, config| HttpMetrics::new(meter, config, Side::Server),
+            Side::Client => |meter, config| HttpMetrics::new(meter, config, Side::Client),
+        };
         Resolved {
-            tracer: config.build_tracer(),
+            lazy: Lazy::new(config, build),
             propagator: config.resolve_propagator(),
-            metrics: HttpMetrics::new(&meter, config, side),
             request_headers: HeaderCapture::new(
                 attr::HTTP_REQUEST_HEADER,
                 &config.request_headers,
@@ -40,6 +44,16 @@ impl Resolved {
             ),
             config: config.clone(),
         }
+    }
+
+    /// The tracer, resolved at the first request.
+    pub(crate) fn tracer(&self) -> &BoxedTracer {
+        self.lazy.tracer()
+    }
+
+    /// The metric instruments, resolved at the first request.
+    pub(crate) fn metrics(&self) -> &HttpMetrics {
+        self.lazy.metrics()
     }
 
     /// Whether the response headers matter (captured or seen by a hook).

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Why a propagator list (such as `OTEL_PROPAGATORS`) could not be resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PropagationError {
     /// A name that is not a known propagator.
@@ -34,6 +34,13 @@ pub enum PropagationError {
 
 /// The variable the names usually come from; named in error messages.
 pub(crate) const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
+
+impl fmt::Debug for PropagationError {
+    /// The same sentence as `Display`: `?` in `main` prints this.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 impl fmt::Display for PropagationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,7 +6,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 
 /// Why telemetry could not be set up. Every variant names the setting at fault, so the message
 /// alone tells an operator what to fix.
-#[derive(Debug)]
+
 #[non_exhaustive]
 pub enum SetupError {
     /// An environment variable (or the builder option standing for it) has a value that cannot be
@@ -64,6 +64,13 @@ impl SetupError {
     }
 }
 
+impl fmt::Debug for SetupError {
+    /// The same sentence as `Display`: `?` in `main` prints this.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -112,7 +119,7 @@ impl From<crate::propagation::PropagationError> for SetupError {
 
 /// What went wrong while flushing and shutting down the providers: one entry per provider that
 /// reported a failure (the others were still shut down).
-#[derive(Debug)]
+
 pub struct ShutdownError {
     pub(crate) failures: Vec<(&'static str, OTelSdkError)>,
     /// The OTLP endpoints in use, so the message says where the exports were going.
@@ -123,6 +130,13 @@ impl ShutdownError {
     /// The failures, as (provider, error) pairs: `("tracer provider", …)`.
     pub fn failures(&self) -> &[(&'static str, OTelSdkError)] {
         &self.failures
+    }
+}
+
+impl fmt::Debug for ShutdownError {
+    /// The same sentence as `Display`: `?` in `main` prints this.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -165,6 +179,10 @@ mod tests {
             "OTEL_METRICS_EXPORTER=\"prometheus\" needs towerlight's \"prometheus\" cargo \
              feature; enable it with `towerlight = { features = [\"setup\", \"prometheus\"] }`"
         );
+        // `?` in `main` prints the Debug form: the same sentence, not a struct dump.
+        assert_eq!(format!("{e:?}"), e.to_string());
+        let boxed: Box<dyn std::error::Error> = Box::new(e);
+        assert!(format!("{boxed:?}").starts_with("OTEL_METRICS_EXPORTER=\"prometheus\" needs"));
     }
 
     #[test]

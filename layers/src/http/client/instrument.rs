@@ -103,7 +103,7 @@ impl HttpClientInstrument {
 
     /// Whether body-size metrics are on.
     pub fn counts_body_sizes(&self) -> bool {
-        self.r.metrics.request_size.is_some()
+        self.r.config.body_size_metrics
     }
 
     /// Starts a client call under the current context and injects it into `parts.headers`.
@@ -187,7 +187,7 @@ impl HttpClientInstrument {
             .with_kind(SpanKind::Client)
             .with_start_time(started_wall)
             .with_attributes(attributes);
-        let mut span = self.r.tracer.build_with_context(builder, &parent);
+        let mut span = self.r.tracer().build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
         let mut extra = Vec::new();
         if let Some(hook) = &config.request_hook {
@@ -248,10 +248,10 @@ impl HttpClientInstrument {
             }
             None => base.clone(),
         };
-        if let Some(active) = &self.r.metrics.active {
+        if let Some(active) = &self.r.metrics().active {
             active.add(1, &opt_in);
         }
-        let request_size = match (&self.r.metrics.request_size, info.request_bytes) {
+        let request_size = match (&self.r.metrics().request_size, info.request_bytes) {
             (None, _) => RequestSize::Off,
             (Some(_), Some(counter)) => RequestSize::Counted(counter),
             (Some(_), None) => RequestSize::Known(
@@ -423,7 +423,7 @@ impl HttpClientCall {
         }
         span.end_with_timestamp(state.start_wall + elapsed);
 
-        let metrics = &self.inst.r.metrics;
+        let metrics = self.inst.r.metrics();
         let mut attrs = Vec::with_capacity(state.base.len() + 3 + state.extra.len());
         attrs.extend(state.base.iter().cloned());
         if let Some(code) = state.status {

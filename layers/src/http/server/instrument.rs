@@ -169,7 +169,7 @@ impl HttpServerInstrument {
 
     /// Whether body-size metrics are on (so callers know to count request bytes).
     pub fn counts_body_sizes(&self) -> bool {
-        self.r.metrics.request_size.is_some()
+        self.r.config.body_size_metrics
     }
 
     /// Starts a call: extracts the inbound context, starts the SERVER span (unless filtered out)
@@ -228,7 +228,7 @@ impl HttpServerInstrument {
             .with_start_time(started_wall)
             .with_attributes(attributes);
         builder.links = links;
-        let mut span = self.r.tracer.build_with_context(builder, &parent);
+        let mut span = self.r.tracer().build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
 
         let mut extra = Vec::new();
@@ -249,7 +249,7 @@ impl HttpServerInstrument {
         }
         let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
 
-        if let Some(active) = &self.r.metrics.active {
+        if let Some(active) = &self.r.metrics().active {
             active.add(
                 1,
                 &[
@@ -258,7 +258,7 @@ impl HttpServerInstrument {
                 ],
             );
         }
-        let request_bytes = match (&self.r.metrics.request_size, info.request_bytes) {
+        let request_bytes = match (&self.r.metrics().request_size, info.request_bytes) {
             (None, _) => RequestBytes::Off,
             (Some(_), Some(counter)) => RequestBytes::Counted(counter),
             (Some(_), None) => RequestBytes::ContentLength(head.content_length),
@@ -545,7 +545,7 @@ impl HttpServerCall {
         }
         span.end_with_timestamp(state.start_wall + elapsed_time);
 
-        let metrics = &self.inst.r.metrics;
+        let metrics = self.inst.r.metrics();
         let mut attrs = Vec::with_capacity(6 + state.extra.len());
         attrs.push(KeyValue::new(
             attr::HTTP_REQUEST_METHOD,
