@@ -70,6 +70,7 @@ impl Store {
 pub struct OtlpReceiver {
     addr: SocketAddr,
     store: Arc<Store>,
+    tls: bool,
     _task: AbortOnDrop,
 }
 
@@ -192,38 +193,51 @@ grpc_service!(
     logs
 );
 
-/// One OTLP/HTTP route: decode the protobuf body (or answer like a collector would), keep it,
-/// answer with the default (full success) response.
+/// One OTLP/HTTP route, as a collector serves it: a protobuf or JSON body, possibly gzipped;
+/// keep it, answer with the default (full success) response in the request's encoding.
 async fn http_export<M, R>(
     store: &Store,
     list: &Mutex<Vec<M>>,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<impl IntoResponse, StatusCode>
+) -> Result<axum::response::Response, StatusCode>
 where
-    M: Message + Default,
-    R: Message + Default,
+    M: Message + Default + serde::de::DeserializeOwned,
+    R: Message + Default + serde::Serialize,
 {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    if content_type != Some("application/x-protobuf") {
-        return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    }
-    let request = M::decode(body.as_ref()).map_err(|_| StatusCode::BAD_REQUEST)?;
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let body = match text(header::CONTENT_ENCODING) {
+        None => body.to_vec(),
+        Some("gzip") => {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body.as_ref()), &mut out)
+                .map_err(|_| StatusCode::BAD_REQUEST)?;
+            out
+        }
+        Some(_) => return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    };
+    let (request, response) = match text(header::CONTENT_TYPE) {
+        Some("application/x-protobuf") => (
+            M::decode(body.as_slice()).map_err(|_| StatusCode::BAD_REQUEST)?,
+            R::default().encode_to_vec(),
+        ),
+        Some("application/json") => (
+            serde_json::from_slice(&body).map_err(|_| StatusCode::BAD_REQUEST)?,
+            serde_json::to_vec(&R::default()).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?,
+        ),
+        _ => return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    };
     store.record_headers(headers);
     list.lock().unwrap().push(request);
-    Ok((
-        [(header::CONTENT_TYPE, "application/x-protobuf")],
-        R::default().encode_to_vec(),
-    ))
+    let content_type = text(header::CONTENT_TYPE).unwrap_or_default().to_owned();
+    Ok(([(header::CONTENT_TYPE, content_type)], response).into_response())
 }
 
 async fn http_traces(
     State(store): State<Arc<Store>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<impl IntoResponse, StatusCode> {
+) -> Result<axum::response::Response, StatusCode> {
     http_export::<_, ExportTraceServiceResponse>(&store, &store.traces, &headers, &body).await
 }
 
@@ -231,7 +245,7 @@ async fn http_metrics(
     State(store): State<Arc<Store>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<impl IntoResponse, StatusCode> {
+) -> Result<axum::response::Response, StatusCode> {
     http_export::<_, ExportMetricsServiceResponse>(&store, &store.metrics, &headers, &body).await
 }
 
@@ -239,8 +253,16 @@ async fn http_logs(
     State(store): State<Arc<Store>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<impl IntoResponse, StatusCode> {
+) -> Result<axum::response::Response, StatusCode> {
     http_export::<_, ExportLogsServiceResponse>(&store, &store.logs, &headers, &body).await
+}
+
+fn http_routes(store: Arc<Store>) -> Router {
+    Router::new()
+        .route("/v1/traces", post(http_traces))
+        .route("/v1/metrics", post(http_metrics))
+        .route("/v1/logs", post(http_logs))
+        .with_state(store)
 }
 
 impl OtlpReceiver {
@@ -249,10 +271,12 @@ impl OtlpReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let store = Arc::new(Store::default());
+        // Like a collector, accept gzip-compressed requests.
+        let gzip = tonic::codec::CompressionEncoding::Gzip;
         let services = (
-            TraceServiceServer::new(Grpc(store.clone())),
-            MetricsServiceServer::new(Grpc(store.clone())),
-            LogsServiceServer::new(Grpc(store.clone())),
+            TraceServiceServer::new(Grpc(store.clone())).accept_compressed(gzip),
+            MetricsServiceServer::new(Grpc(store.clone())).accept_compressed(gzip),
+            LogsServiceServer::new(Grpc(store.clone())).accept_compressed(gzip),
         );
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
@@ -265,33 +289,83 @@ impl OtlpReceiver {
         OtlpReceiver {
             addr,
             store,
+            tls: false,
             _task: AbortOnDrop(task),
         }
     }
 
-    /// An OTLP/HTTP receiver (`POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf bodies).
+    /// An OTLP/HTTP receiver (`POST /v1/traces`, `/v1/metrics`, `/v1/logs`; protobuf or JSON
+    /// bodies, plain or gzipped).
     pub async fn http() -> OtlpReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let store = Arc::new(Store::default());
-        let app = Router::new()
-            .route("/v1/traces", post(http_traces))
-            .route("/v1/metrics", post(http_metrics))
-            .route("/v1/logs", post(http_logs))
-            .with_state(store.clone());
+        let app = http_routes(store.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         OtlpReceiver {
             addr,
             store,
+            tls: false,
             _task: AbortOnDrop(task),
         }
     }
 
-    /// `http://127.0.0.1:port`.
+    /// The same OTLP/HTTP receiver over TLS, with a certificate for `localhost` made now and
+    /// signed by itself; `ca_pem` is that certificate, for the client to trust.
+    pub async fn https() -> (OtlpReceiver, String) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let ca_pem = cert.cert.pem();
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let store = Arc::new(Store::default());
+        let app = http_routes(store.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |req| {
+                        tower::ServiceExt::oneshot(app.clone(), req)
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
+        });
+        let receiver = OtlpReceiver {
+            addr,
+            store,
+            tls: true,
+            _task: AbortOnDrop(task),
+        };
+        (receiver, ca_pem)
+    }
+
+    /// `http://127.0.0.1:port`, or `https://localhost:port` for the TLS receiver.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     /// Every span received so far.

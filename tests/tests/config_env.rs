@@ -25,7 +25,10 @@ fn bad_and_good_env_values() {
     });
     let text = log.text();
     assert_eq!(text.matches("WARN").count(), 1, "{text}");
-    assert!(text.contains("falling back to tracecontext,baggage"), "{text}");
+    assert!(
+        text.contains("falling back to tracecontext,baggage"),
+        "{text}"
+    );
     std::env::remove_var("OTEL_PROPAGATORS");
 
     // A value with no method in it counts as unset: GET stays GET.

@@ -79,7 +79,10 @@ async fn install_from_process_env_with_tracing() {
     let early_trace = "0af7651916cd43dd8448eb211c80319c";
     let response = client::http()
         .get(early.url("/users/7"))
-        .header("traceparent", format!("00-{early_trace}-b7ad6b7169203331-01"))
+        .header(
+            "traceparent",
+            format!("00-{early_trace}-b7ad6b7169203331-01"),
+        )
         .send()
         .await
         .unwrap();

@@ -28,24 +28,29 @@ fn with(attrs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn exports_spans_and_metrics(receiver: OtlpReceiver, protocol: &str) {
+/// Exports one request's span and metrics with `protocol` (and `extra` variables) and checks
+/// what the receiver got; returns the headers of every export request.
+async fn exports_spans_and_metrics(
+    receiver: OtlpReceiver,
+    protocol: &str,
+    extra: &[(&str, &str)],
+) -> Vec<BTreeMap<String, String>> {
     let endpoint = receiver.endpoint();
-    let guard = Setup::new()
-        .env_lookup(vars(&[
-            ("OTEL_SERVICE_NAME", "shop"),
-            (
-                "OTEL_RESOURCE_ATTRIBUTES",
-                "deployment.environment.name=test,team=a%20b",
-            ),
-            ("OTEL_TRACES_EXPORTER", "otlp"),
-            ("OTEL_METRICS_EXPORTER", "otlp"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme%2Cone"),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
-        ]))
-        .build()
-        .unwrap();
+    let mut env = vec![
+        ("OTEL_SERVICE_NAME", "shop"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment.name=test,team=a%20b",
+        ),
+        ("OTEL_TRACES_EXPORTER", "otlp"),
+        ("OTEL_METRICS_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme%2Cone"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+    ];
+    env.extend_from_slice(extra);
+    let guard = Setup::new().env_lookup(vars(&env)).build().unwrap();
     one_request(&guard, "/users/7").await;
     // Shutdown flushes the batch processor and takes a last metric collection.
     let guard_done = tokio::task::spawn_blocking(move || guard.shutdown());
@@ -74,10 +79,10 @@ async fn exports_spans_and_metrics(receiver: OtlpReceiver, protocol: &str) {
     assert_eq!(durations[0].resource["service.name"], "shop");
 
     // The span pipeline reports its own health: one span handed to the exporter, none dropped.
-    let component = if protocol == "grpc" {
-        "otlp_grpc_span_exporter/0"
-    } else {
-        "otlp_http_span_exporter/0"
+    let component = match protocol {
+        "grpc" => "otlp_grpc_span_exporter/0",
+        "http/json" => "otlp_http_json_span_exporter/0",
+        _ => "otlp_http_span_exporter/0",
     };
     let mut processed: Vec<_> = receiver
         .metric_points("otel.sdk.processor.span.processed")
@@ -128,16 +133,103 @@ async fn exports_spans_and_metrics(receiver: OtlpReceiver, protocol: &str) {
             "{h:#?}"
         );
     }
+    headers
+}
+
+/// The value of `name` in every export request's headers.
+fn each(headers: &[BTreeMap<String, String>], name: &str) -> Vec<Option<String>> {
+    headers.iter().map(|h| h.get(name).cloned()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_export_reaches_the_receiver() {
-    exports_spans_and_metrics(OtlpReceiver::grpc().await, "grpc").await;
+    let headers = exports_spans_and_metrics(OtlpReceiver::grpc().await, "grpc", &[]).await;
+    assert!(each(&headers, "grpc-encoding").iter().all(Option::is_none));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_protobuf_export_reaches_the_receiver() {
-    exports_spans_and_metrics(OtlpReceiver::http().await, "http/protobuf").await;
+    let headers = exports_spans_and_metrics(OtlpReceiver::http().await, "http/protobuf", &[]).await;
+    let types = each(&headers, "content-type");
+    assert!(types
+        .iter()
+        .all(|t| t.as_deref() == Some("application/x-protobuf")));
+}
+
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` compresses every export, over gRPC and HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_compression_over_grpc_and_http() {
+    let gzip = [("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")];
+    let headers = exports_spans_and_metrics(OtlpReceiver::grpc().await, "grpc", &gzip).await;
+    let encodings = each(&headers, "grpc-encoding");
+    assert!(
+        encodings.iter().all(|e| e.as_deref() == Some("gzip")),
+        "{encodings:?}"
+    );
+    let receiver = OtlpReceiver::http().await;
+    let headers = exports_spans_and_metrics(receiver, "http/protobuf", &gzip).await;
+    let encodings = each(&headers, "content-encoding");
+    assert!(
+        encodings.iter().all(|e| e.as_deref() == Some("gzip")),
+        "{encodings:?}"
+    );
+}
+
+/// `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`: JSON bodies the receiver decodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_json_export_reaches_the_receiver() {
+    let headers = exports_spans_and_metrics(OtlpReceiver::http().await, "http/json", &[]).await;
+    let types = each(&headers, "content-type");
+    assert!(
+        types
+            .iter()
+            .all(|t| t.as_deref() == Some("application/json")),
+        "{types:?}"
+    );
+}
+
+/// An `https://` endpoint: TLS to a receiver whose self-signed certificate (made in the test)
+/// the exporter trusts through `OTEL_EXPORTER_OTLP_CERTIFICATE`; gzip on top.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_export_with_a_trusted_certificate() {
+    let (receiver, ca_pem) = OtlpReceiver::https().await;
+    let path = std::env::temp_dir().join(format!("towerlight-ca-{}.pem", std::process::id()));
+    std::fs::write(&path, ca_pem).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    let extra = [
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", path.as_str()),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+    ];
+    let headers = exports_spans_and_metrics(receiver, "http/protobuf", &extra).await;
+    assert!(each(&headers, "content-encoding")
+        .iter()
+        .all(|e| e.as_deref() == Some("gzip")));
+}
+
+/// Without the certificate, the same TLS receiver is not trusted: exports fail and are counted,
+/// nothing is sent in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_export_refuses_an_untrusted_certificate() {
+    let (receiver, _) = OtlpReceiver::https().await;
+    let endpoint = format!("{}/v1/traces", receiver.endpoint());
+    let guard = Setup::new()
+        .env_lookup(vars(&[
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint),
+        ]))
+        .scheduled_delay(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    one_request(&guard, "/users/7").await;
+    let failed = tokio::task::spawn_blocking(move || {
+        let _ = guard.force_flush();
+        guard.failed_spans()
+    })
+    .await
+    .unwrap();
+    assert_eq!(failed, 1);
+    assert!(receiver.spans().is_empty());
 }
 
 /// Dropping the guard in async code on a current-thread runtime — the runtime is blocked while

@@ -35,7 +35,10 @@ impl<M> Lazy<M> {
     fn get(&self) -> &(BoxedTracer, M) {
         self.cell.get_or_init(|| {
             let meter = self.config.build_meter();
-            (self.config.build_tracer(), (self.build)(&meter, &self.config))
+            (
+                self.config.build_tracer(),
+                (self.build)(&meter, &self.config),
+            )
         })
     }
 

@@ -31,6 +31,7 @@ pub(crate) struct Signal {
     pub(crate) headers_var: &'static str,
     pub(crate) timeout_var: &'static str,
     pub(crate) compression_var: &'static str,
+    pub(crate) certificate_var: &'static str,
     /// Appended to `OTEL_EXPORTER_OTLP_ENDPOINT` for OTLP/HTTP.
     pub(crate) http_path: &'static str,
 }
@@ -43,6 +44,7 @@ pub(crate) const TRACES: Signal = Signal {
     headers_var: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
     timeout_var: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
     compression_var: "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    certificate_var: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
     http_path: "/v1/traces",
 };
 
@@ -54,6 +56,7 @@ pub(crate) const METRICS: Signal = Signal {
     headers_var: "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
     timeout_var: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
     compression_var: "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    certificate_var: "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
     http_path: "/v1/metrics",
 };
 
@@ -65,6 +68,7 @@ pub(crate) const LOGS: Signal = Signal {
     headers_var: "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
     timeout_var: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
     compression_var: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    certificate_var: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
     http_path: "/v1/logs",
 };
 
@@ -73,6 +77,7 @@ pub(crate) const OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 pub(crate) const OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
 pub(crate) const OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
 pub(crate) const OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
+pub(crate) const OTLP_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
 
 /// A lookup that treats empty values as unset and trims the rest.
 pub(crate) struct Env<'a>(pub(crate) &'a (dyn Fn(&str) -> Option<String> + Send + Sync));
@@ -140,20 +145,16 @@ pub(crate) fn parse_exporters(signal: &Signal, value: &str) -> Result<Vec<Export
     Ok(out)
 }
 
-/// Parses `grpc` or `http/protobuf`.
+/// Parses `grpc`, `http/protobuf` or `http/json`.
 pub(crate) fn parse_protocol(var: &'static str, value: &str) -> Result<OtlpProtocol, SetupError> {
     match value {
         "grpc" => Ok(OtlpProtocol::Grpc),
         "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
-        "http/json" => Err(SetupError::invalid(
-            var,
-            value,
-            "http/json is not supported; use grpc or http/protobuf",
-        )),
+        "http/json" => Ok(OtlpProtocol::HttpJson),
         _ => Err(SetupError::invalid(
             var,
             value,
-            "unknown protocol (known: grpc, http/protobuf)",
+            "unknown protocol (known: grpc, http/protobuf, http/json)",
         )),
     }
 }
@@ -316,7 +317,7 @@ mod tests {
             parse_protocol(OTLP_PROTOCOL, "udp")
                 .unwrap_err()
                 .to_string(),
-            "OTEL_EXPORTER_OTLP_PROTOCOL=\"udp\": unknown protocol (known: grpc, http/protobuf)"
+            "OTEL_EXPORTER_OTLP_PROTOCOL=\"udp\": unknown protocol (known: grpc, http/protobuf, http/json)"
         );
         assert_eq!(
             parse_millis(OTLP_TIMEOUT, "1500").unwrap(),

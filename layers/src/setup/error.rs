@@ -5,8 +5,7 @@ use std::fmt;
 use opentelemetry_sdk::error::OTelSdkError;
 
 /// Why telemetry could not be set up. Every variant names the setting at fault, so the message
-/// alone tells an operator what to fix.
-
+/// alone tells an operator what to fix; its `Debug` form is the same sentence.
 #[non_exhaustive]
 pub enum SetupError {
     /// An environment variable (or the builder option standing for it) has a value that cannot be
@@ -119,7 +118,6 @@ impl From<crate::propagation::PropagationError> for SetupError {
 
 /// What went wrong while flushing and shutting down the providers: one entry per provider that
 /// reported a failure (the others were still shut down).
-
 pub struct ShutdownError {
     pub(crate) failures: Vec<(&'static str, OTelSdkError)>,
     /// The OTLP endpoints in use, so the message says where the exports were going.

@@ -108,6 +108,8 @@ pub enum OtlpProtocol {
     Grpc,
     /// `http/protobuf` (default port 4318), the specification's default.
     HttpProtobuf,
+    /// `http/json` (default port 4318): OTLP/HTTP with JSON bodies.
+    HttpJson,
 }
 
 impl OtlpProtocol {
@@ -116,6 +118,7 @@ impl OtlpProtocol {
         match self {
             OtlpProtocol::Grpc => "grpc",
             OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::HttpJson => "http/json",
         }
     }
 }

@@ -1,12 +1,14 @@
-//! OTLP exporters (gRPC through tonic, HTTP/protobuf through hyper) and the small runtime that
-//! drives them.
+//! OTLP exporters (gRPC through tonic; HTTP/protobuf and HTTP/JSON through reqwest with rustls,
+//! opentelemetry-otlp's `reqwest-rustls`) and the small runtime that drives them.
 //!
 //! The SDK's batch processors and periodic reader export from their own threads, outside any
 //! Tokio runtime, while tonic and hyper need one. Rather than borrowing the application's
 //! runtime — which deadlocks when a current-thread runtime blocks in the guard's shutdown while
 //! the export needs that very runtime — setup starts one small runtime (one worker thread) that
 //! owns the gRPC channels and runs every HTTP request. It works the same from `#[tokio::main]`,
-//! a current-thread runtime or a plain `fn main`.
+//! a current-thread runtime or a plain `fn main`. This is also why the HTTP client is handed to
+//! the exporter by us rather than built by it: opentelemetry-otlp's own reqwest client would
+//! need the caller's runtime on the SDK's export threads.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,7 +16,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_http::hyper::HyperClient;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::{
@@ -38,6 +39,8 @@ pub(crate) struct OtlpTarget {
     pub(crate) timeout: Duration,
     /// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`.
     pub(crate) gzip: bool,
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE`: PEM certificates to trust besides the system's roots.
+    pub(crate) certificate: Option<Vec<u8>>,
 }
 
 /// The runtime that owns the exporters' connections; stopped without blocking when dropped.
@@ -73,11 +76,11 @@ impl Drop for ExportRuntime {
     }
 }
 
-/// Hyper's client, with every request run on the export runtime, so the SDK's export threads
+/// reqwest's client, with every request run on the export runtime, so the SDK's export threads
 /// can await it without a runtime of their own.
 #[derive(Debug, Clone)]
 struct RuntimeHttpClient {
-    inner: HyperClient,
+    inner: reqwest::Client,
     runtime: tokio::runtime::Handle,
 }
 
@@ -139,12 +142,20 @@ fn http_client(target: &OtlpTarget, rt: &ExportRuntime) -> Result<RuntimeHttpCli
         .handle()
         .ok_or_else(|| SetupError::exporter("otlp", "the export runtime has stopped"))?
         .clone();
-    // Hyper's connector must be created inside the runtime it will run on.
+    // TLS with the system's roots (rustls-platform-verifier), plus the configured certificates.
+    let mut builder = reqwest::Client::builder().timeout(target.timeout);
+    if let Some(pem) = &target.certificate {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| SetupError::exporter("otlp", e))?;
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
     let _entered = runtime.enter();
-    Ok(RuntimeHttpClient {
-        inner: HyperClient::with_default_connector(target.timeout, None),
-        runtime: runtime.clone(),
-    })
+    let inner = builder
+        .build()
+        .map_err(|e| SetupError::exporter("otlp", e))?;
+    Ok(RuntimeHttpClient { inner, runtime })
 }
 
 /// Builds one OTLP exporter type (span, metric or log) for the target's protocol.
@@ -171,11 +182,15 @@ macro_rules! build_exporter {
                 }
                 builder.build().map_err(|e| SetupError::exporter($name, e))
             }
-            OtlpProtocol::HttpProtobuf => {
+            OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
                 let headers: HashMap<String, String> = target.headers.iter().cloned().collect();
+                let protocol = match target.protocol {
+                    OtlpProtocol::HttpJson => Protocol::HttpJson,
+                    _ => Protocol::HttpBinary,
+                };
                 let mut builder = $exporter::builder()
                     .with_http()
-                    .with_protocol(Protocol::HttpBinary)
+                    .with_protocol(protocol)
                     .with_endpoint(target.endpoint.clone())
                     .with_timeout(target.timeout)
                     .with_headers(headers)
@@ -215,5 +230,6 @@ pub(crate) fn component_type(protocol: OtlpProtocol) -> &'static str {
     match protocol {
         OtlpProtocol::Grpc => "otlp_grpc_span_exporter",
         OtlpProtocol::HttpProtobuf => "otlp_http_span_exporter",
+        OtlpProtocol::HttpJson => "otlp_http_json_span_exporter",
     }
 }

@@ -10,8 +10,8 @@ use opentelemetry_sdk::Resource;
 
 use super::env::{
     parse_count, parse_exporters, parse_key_values, parse_millis, parse_protocol, Env, Signal,
-    LOGS, METRICS, OTLP_COMPRESSION, OTLP_ENDPOINT, OTLP_HEADERS, OTLP_PROTOCOL, OTLP_TIMEOUT,
-    TRACES,
+    LOGS, METRICS, OTLP_CERTIFICATE, OTLP_COMPRESSION, OTLP_ENDPOINT, OTLP_HEADERS, OTLP_PROTOCOL,
+    OTLP_TIMEOUT, TRACES,
 };
 use super::error::SetupError;
 use super::otlp::OtlpTarget;
@@ -281,7 +281,9 @@ fn otlp_target(signal: &Signal, env: &Env<'_>, setup: &Setup) -> Result<OtlpTarg
     // A base endpoint gets the signal's path for OTLP/HTTP; a per-signal one is used as is.
     let with_path = |base: &str| match protocol {
         OtlpProtocol::Grpc => base.to_owned(),
-        OtlpProtocol::HttpProtobuf => format!("{}{}", base.trim_end_matches('/'), signal.http_path),
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
+            format!("{}{}", base.trim_end_matches('/'), signal.http_path)
+        }
     };
     // (where the value came from, the value as written, the URL to use)
     let (var, written, endpoint) = match &setup.otlp_endpoint {
@@ -293,15 +295,17 @@ fn otlp_target(signal: &Signal, env: &Env<'_>, setup: &Setup) -> Result<OtlpTarg
                 None => {
                     let base = match protocol {
                         OtlpProtocol::Grpc => "http://localhost:4317",
-                        OtlpProtocol::HttpProtobuf => "http://localhost:4318",
+                        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
+                            "http://localhost:4318"
+                        }
                     };
                     (OTLP_ENDPOINT, base.to_owned(), with_path(base))
                 }
             },
         },
     };
-    validate_endpoint(var, &written, protocol)?;
-    validate_endpoint(var, &endpoint, protocol)?;
+    validate_endpoint(var, &written)?;
+    validate_endpoint(var, &endpoint)?;
 
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut add = |list: Vec<(String, String)>| {
@@ -334,6 +338,10 @@ fn otlp_target(signal: &Signal, env: &Env<'_>, setup: &Setup) -> Result<OtlpTarg
         Some((_, v)) if v.eq_ignore_ascii_case("none") => false,
         Some((var, v)) => return Err(SetupError::invalid(var, v, "expected gzip or none")),
     };
+    let certificate = match env.first(&[signal.certificate_var, OTLP_CERTIFICATE]) {
+        Some((var, path)) => Some(read_certificate(var, &path)?),
+        None => None,
+    };
     Ok(OtlpTarget {
         signal: *signal,
         endpoint,
@@ -341,29 +349,28 @@ fn otlp_target(signal: &Signal, env: &Env<'_>, setup: &Setup) -> Result<OtlpTarg
         headers,
         timeout,
         gzip,
+        certificate,
     })
 }
 
-fn validate_endpoint(
-    var: &'static str,
-    endpoint: &str,
-    protocol: OtlpProtocol,
-) -> Result<(), SetupError> {
+/// Reads the PEM file of trusted certificates that `var` names (for a collector whose
+/// certificate the system's roots do not cover, such as a self-signed one).
+fn read_certificate(var: &'static str, path: &str) -> Result<Vec<u8>, SetupError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| SetupError::invalid(var, path, format!("cannot read the file: {e}")))?;
+    reqwest::Certificate::from_pem_bundle(&pem)
+        .ok()
+        .filter(|certs| !certs.is_empty())
+        .ok_or_else(|| SetupError::invalid(var, path, "no PEM certificate in the file"))?;
+    Ok(pem)
+}
+
+fn validate_endpoint(var: &'static str, endpoint: &str) -> Result<(), SetupError> {
     let uri: http::Uri = endpoint
         .parse()
         .map_err(|e| SetupError::invalid(var, endpoint, format!("not a URL: {e}")))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") if protocol == OtlpProtocol::Grpc => {}
-        Some("https") => {
-            return Err(SetupError::invalid(
-                var,
-                endpoint,
-                "https endpoints need TLS, which towerlight's OTLP/HTTP client does not include; \
-                 send to a local collector over http, or use grpc with a TLS feature of \
-                 opentelemetry-otlp enabled",
-            ))
-        }
+        Some("http" | "https") => {}
         _ => {
             return Err(SetupError::invalid(
                 var,
@@ -597,14 +604,31 @@ mod tests {
             "OTEL_EXPORTER_OTLP_ENDPOINT=\"collector:4318\": expected an http:// or https:// URL"
         );
         assert_eq!(
-            err(setup(&[otlp, ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://c/v1/traces")])),
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=\"https://c/v1/traces\": https endpoints need TLS, \
-             which towerlight's OTLP/HTTP client does not include; send to a local collector over \
-             http, or use grpc with a TLS feature of opentelemetry-otlp enabled"
+            err(setup(&[
+                otlp,
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")
+            ])),
+            "OTEL_EXPORTER_OTLP_CERTIFICATE=\"/nonexistent/ca.pem\": cannot read the file: No \
+             such file or directory (os error 2)"
         );
         assert_eq!(
-            err(setup(&[otlp, ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift")])),
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=\"thrift\": unknown protocol (known: grpc, http/protobuf)"
+            err(setup(&[
+                otlp,
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                    "/proc/self/cmdline"
+                )
+            ])),
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE=\"/proc/self/cmdline\": no PEM certificate in \
+             the file"
+        );
+        assert_eq!(
+            err(setup(&[
+                otlp,
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift")
+            ])),
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=\"thrift\": unknown protocol (known: grpc, \
+             http/protobuf, http/json)"
         );
         assert_eq!(
             err(setup(&[otlp, ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")])),
