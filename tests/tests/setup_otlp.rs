@@ -358,3 +358,57 @@ async fn unreachable_collector_counts_failed_exports() {
     .unwrap();
     assert_eq!((dropped, failed), (0, 3));
 }
+
+/// `OTEL_TRACES_SAMPLER=jaeger_remote`: the sampler polls the sampling endpoint (here an
+/// in-test server answering a probabilistic strategy of 1.0) for this service, and its answer
+/// replaces the initial rate of 0, so spans start being sampled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jaeger_remote_sampler_follows_the_endpoint() {
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    let queries = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = queries.clone();
+    let app = axum::Router::new().route(
+        "/sampling",
+        axum::routing::get(move |uri: axum::http::Uri| {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push(uri.query().unwrap_or_default().to_owned());
+                r#"{"strategyType":"PROBABILISTIC","probabilisticSampling":{"samplingRate":1.0}}"#
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _server = towerlight_tests::axum_harness::AbortOnDrop(tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    }));
+    let arg = format!("endpoint=http://{addr}/sampling,pollingIntervalMs=50,initialSamplingRate=0");
+    let guard = Setup::new()
+        .env_lookup(vars(&[
+            ("OTEL_SERVICE_NAME", "remote-sampled"),
+            ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+            ("OTEL_TRACES_SAMPLER_ARG", &arg),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ]))
+        .build()
+        .unwrap();
+    let tracer = guard.tracer_provider().tracer("t");
+    let mut sampled = false;
+    for _ in 0..500 {
+        let mut span = tracer.start("probe");
+        sampled = span.span_context().is_sampled();
+        span.end();
+        if sampled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(sampled, "the remote strategy (rate 1.0) was never applied");
+    assert_eq!(queries.lock().unwrap()[0], "service=remote-sampled");
+    tokio::task::spawn_blocking(move || drop(guard))
+        .await
+        .unwrap();
+}

@@ -62,6 +62,12 @@ impl ExportRuntime {
         })
     }
 
+    /// Runs `f` inside the runtime's context (for code that spawns onto the current runtime).
+    pub(crate) fn in_runtime<T>(&self, f: impl FnOnce() -> T) -> Option<T> {
+        let _entered = self.handle()?.enter();
+        Some(f())
+    }
+
     fn handle(&self) -> Option<&tokio::runtime::Handle> {
         self.runtime.as_ref().map(|r| r.handle())
     }

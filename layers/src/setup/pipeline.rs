@@ -6,13 +6,14 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
 use super::console::{ConsoleMetricExporter, ConsoleSpanExporter, Sink};
 use super::error::SetupError;
 use super::guard::TelemetryGuard;
 use super::otlp::{self, ExportRuntime};
 use super::queue::{self, BoundedProcessor, QueueStats};
+use super::sampler::SamplerChoice;
 use super::settings::Settings;
 use super::{Exporter, Setup};
 
@@ -27,7 +28,8 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
     }
     let needs_runtime = settings.traces_otlp.is_some()
         || settings.metrics_otlp.is_some()
-        || settings.logs_otlp.is_some();
+        || settings.logs_otlp.is_some()
+        || matches!(settings.sampler, SamplerChoice::JaegerRemote(_));
     let runtime = if needs_runtime {
         Some(ExportRuntime::start()?)
     } else {
@@ -44,7 +46,7 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
     // Traces: one bounded batch pipeline per exporter.
     let mut tracer = SdkTracerProvider::builder()
         .with_resource(settings.resource.clone())
-        .with_sampler(settings.sampler.clone());
+        .with_sampler(sampler(&settings, runtime.as_ref())?);
     let mut stats: Vec<Arc<QueueStats>> = Vec::new();
     for (index, exporter) in settings.traces.iter().enumerate() {
         match (exporter, &settings.traces_otlp, &runtime) {
@@ -169,4 +171,26 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
         runtime,
         finished: false,
     })
+}
+
+/// The sampler; Jaeger's remote one polls its endpoint from the export runtime.
+fn sampler(settings: &Settings, runtime: Option<&ExportRuntime>) -> Result<Sampler, SetupError> {
+    match (&settings.sampler, runtime) {
+        (SamplerChoice::Fixed(s), _) => Ok(s.clone()),
+        (SamplerChoice::JaegerRemote(remote), Some(rt)) => {
+            let service = settings
+                .resource
+                .get(&opentelemetry::Key::from_static_str(
+                    opentelemetry_semantic_conventions::attribute::SERVICE_NAME,
+                ))
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            rt.in_runtime(|| remote.build(reqwest::Client::new(), &service))
+                .ok_or_else(|| SetupError::exporter("jaeger_remote", "the runtime has stopped"))?
+        }
+        (SamplerChoice::JaegerRemote(_), None) => Err(SetupError::exporter(
+            "jaeger_remote",
+            "no export runtime to poll the sampling endpoint from",
+        )),
+    }
 }

@@ -1,5 +1,7 @@
 //! `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
 
+use std::time::Duration;
+
 use opentelemetry_sdk::trace::Sampler;
 
 use super::env::Env;
@@ -8,14 +10,83 @@ use super::error::SetupError;
 pub(crate) const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 pub(crate) const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 
+/// What `OTEL_TRACES_SAMPLER` selects: a sampler, or Jaeger's remote sampler, which can only be
+/// built once the export runtime that polls its endpoint runs.
+#[derive(Debug, Clone)]
+pub(crate) enum SamplerChoice {
+    /// Ready to use.
+    Fixed(Sampler),
+    /// `jaeger_remote` / `parentbased_jaeger_remote`.
+    JaegerRemote(JaegerRemote),
+}
+
+/// The settings of Jaeger's remote sampler, from `OTEL_TRACES_SAMPLER_ARG`
+/// (`endpoint=…,pollingIntervalMs=…,initialSamplingRate=…`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct JaegerRemote {
+    pub(crate) parent_based: bool,
+    /// The HTTP sampling endpoint (`/sampling` of the Jaeger agent, `/api/sampling` of the
+    /// collector, or any service speaking the protocol); `?service=<name>` is appended.
+    pub(crate) endpoint: String,
+    pub(crate) polling_interval: Duration,
+    /// The ratio used until the first strategy arrives (and whenever the endpoint fails).
+    pub(crate) initial_rate: f64,
+}
+
+impl JaegerRemote {
+    /// The sampler, polling from the current Tokio runtime (enter the export runtime first).
+    pub(crate) fn build<C>(&self, client: C, service_name: &str) -> Result<Sampler, SetupError>
+    where
+        C: opentelemetry_http::HttpClient + 'static,
+    {
+        let remote = Sampler::jaeger_remote(
+            opentelemetry_sdk::runtime::Tokio,
+            client,
+            Sampler::TraceIdRatioBased(self.initial_rate),
+            service_name,
+        )
+        .with_endpoint(self.endpoint.clone())
+        .with_update_interval(self.polling_interval)
+        .build()
+        .map_err(|e| SetupError::invalid(OTEL_TRACES_SAMPLER_ARG, &self.endpoint, e.to_string()))?;
+        Ok(if self.parent_based {
+            Sampler::ParentBased(Box::new(remote))
+        } else {
+            remote
+        })
+    }
+}
+
 /// The sampler the variables select; `parentbased_always_on` (the specification's default)
 /// when unset.
-pub(crate) fn from_env(env: &Env<'_>) -> Result<Sampler, SetupError> {
+pub(crate) fn from_env(env: &Env<'_>) -> Result<SamplerChoice, SetupError> {
     let Some(name) = env.get(OTEL_TRACES_SAMPLER) else {
-        return Ok(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        return Ok(SamplerChoice::Fixed(Sampler::ParentBased(Box::new(
+            Sampler::AlwaysOn,
+        ))));
     };
     let ratio = || ratio(env.get(OTEL_TRACES_SAMPLER_ARG));
-    Ok(match name.to_ascii_lowercase().as_str() {
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "jaeger_remote" | "parentbased_jaeger_remote" => {
+            return jaeger_remote(
+                env.get(OTEL_TRACES_SAMPLER_ARG),
+                lower.starts_with("parent"),
+            )
+            .map(SamplerChoice::JaegerRemote)
+        }
+        "xray" => {
+            return Err(SetupError::invalid(
+                OTEL_TRACES_SAMPLER,
+                name,
+                "the AWS X-Ray remote sampler has no Rust implementation for OpenTelemetry 0.33 \
+                 (opentelemetry-aws 0.21 has none); sample with parentbased_traceidratio here \
+                 and with X-Ray's rules in the collector",
+            ))
+        }
+        _ => {}
+    }
+    Ok(SamplerChoice::Fixed(match lower.as_str() {
         "always_on" => Sampler::AlwaysOn,
         "always_off" => Sampler::AlwaysOff,
         "traceidratio" => Sampler::TraceIdRatioBased(ratio()?),
@@ -29,10 +100,55 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<Sampler, SetupError> {
                 OTEL_TRACES_SAMPLER,
                 name,
                 "unknown sampler (known: always_on, always_off, traceidratio, \
-                 parentbased_always_on, parentbased_always_off, parentbased_traceidratio)",
+                 parentbased_always_on, parentbased_always_off, parentbased_traceidratio, \
+                 jaeger_remote, parentbased_jaeger_remote)",
             ))
         }
-    })
+    }))
+}
+
+/// Jaeger's remote sampler from its argument, with the specification's defaults (a 60 s
+/// polling interval, an initial rate of 0.001) and the Rust SDK's default HTTP endpoint.
+fn jaeger_remote(arg: Option<String>, parent_based: bool) -> Result<JaegerRemote, SetupError> {
+    let mut remote = JaegerRemote {
+        parent_based,
+        endpoint: "http://localhost:5778/sampling".to_owned(),
+        polling_interval: Duration::from_secs(60),
+        initial_rate: 0.001,
+    };
+    let Some(arg) = arg else { return Ok(remote) };
+    let bad = |reason: &str| SetupError::invalid(OTEL_TRACES_SAMPLER_ARG, &arg, reason);
+    for entry in arg.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (key, value) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("expected endpoint=…,pollingIntervalMs=…,initialSamplingRate=…"))?;
+        match key.trim() {
+            "endpoint" => {
+                let uri: http::Uri = value.parse().map_err(|_| bad("endpoint is not a URL"))?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(bad("endpoint is not an http:// or https:// URL"));
+                }
+                remote.endpoint = value.to_owned();
+            }
+            "pollingIntervalMs" => {
+                remote.polling_interval = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&ms| ms > 0)
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| bad("pollingIntervalMs is not a number of milliseconds > 0"))?;
+            }
+            "initialSamplingRate" => {
+                remote.initial_rate = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| bad("initialSamplingRate is not a ratio between 0 and 1"))?;
+            }
+            other => return Err(bad(&format!("unknown key {other:?}"))),
+        }
+    }
+    Ok(remote)
 }
 
 /// The ratio argument: a number in [0, 1]; 1.0 when unset, as the specification says.
@@ -59,7 +175,10 @@ mod tests {
             _ => None,
         };
         from_env(&Env(&f))
-            .map(|s| format!("{s:?}"))
+            .map(|s| match s {
+                SamplerChoice::Fixed(s) => format!("{s:?}"),
+                SamplerChoice::JaegerRemote(r) => format!("{r:?}"),
+            })
             .map_err(|e| e.to_string())
     }
 
@@ -87,11 +206,47 @@ mod tests {
     }
 
     #[test]
+    fn jaeger_remote_arguments_and_defaults() {
+        assert_eq!(
+            sampler(Some("jaeger_remote"), None).unwrap(),
+            "JaegerRemote { parent_based: false, endpoint: \"http://localhost:5778/sampling\", \
+             polling_interval: 60s, initial_rate: 0.001 }"
+        );
+        assert_eq!(
+            sampler(
+                Some("parentbased_jaeger_remote"),
+                Some("endpoint=http://agent:5778/sampling, pollingIntervalMs=5000,initialSamplingRate=0.25")
+            )
+            .unwrap(),
+            "JaegerRemote { parent_based: true, endpoint: \"http://agent:5778/sampling\", \
+             polling_interval: 5s, initial_rate: 0.25 }"
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         assert_eq!(
             sampler(Some("sometimes"), None).unwrap_err(),
             "OTEL_TRACES_SAMPLER=\"sometimes\": unknown sampler (known: always_on, always_off, \
-             traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio)"
+             traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio, \
+             jaeger_remote, parentbased_jaeger_remote)"
+        );
+        assert!(sampler(Some("xray"), None)
+            .unwrap_err()
+            .starts_with("OTEL_TRACES_SAMPLER=\"xray\": the AWS X-Ray remote sampler has no Rust"));
+        assert_eq!(
+            sampler(Some("jaeger_remote"), Some("endpoint=localhost:5778")).unwrap_err(),
+            "OTEL_TRACES_SAMPLER_ARG=\"endpoint=localhost:5778\": endpoint is not an http:// or \
+             https:// URL"
+        );
+        assert_eq!(
+            sampler(Some("jaeger_remote"), Some("pollingIntervalMs=0")).unwrap_err(),
+            "OTEL_TRACES_SAMPLER_ARG=\"pollingIntervalMs=0\": pollingIntervalMs is not a number \
+             of milliseconds > 0"
+        );
+        assert_eq!(
+            sampler(Some("jaeger_remote"), Some("colour=blue")).unwrap_err(),
+            "OTEL_TRACES_SAMPLER_ARG=\"colour=blue\": unknown key \"colour\""
         );
         assert_eq!(
             sampler(Some("traceidratio"), Some("1.5")).unwrap_err(),

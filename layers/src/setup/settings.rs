@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use opentelemetry_sdk::trace::Sampler;
 use opentelemetry_sdk::Resource;
 
 use super::env::{
@@ -16,6 +15,7 @@ use super::env::{
 use super::error::SetupError;
 use super::otlp::OtlpTarget;
 use super::queue::BatchSettings;
+use super::sampler::SamplerChoice;
 use super::{resource, sampler, Exporter, OtlpProtocol, Setup};
 use crate::{Propagator, SemconvMode};
 
@@ -52,7 +52,7 @@ pub(crate) struct Settings {
     pub(crate) traces_otlp: Option<OtlpTarget>,
     pub(crate) metrics_otlp: Option<OtlpTarget>,
     pub(crate) logs_otlp: Option<OtlpTarget>,
-    pub(crate) sampler: Sampler,
+    pub(crate) sampler: SamplerChoice,
     pub(crate) propagator: Propagator,
     pub(crate) semconv: SemconvMode,
     pub(crate) metric_interval: Duration,
@@ -134,7 +134,7 @@ impl Settings {
         let logs_otlp = otlp(&LOGS, &logs)?;
 
         let sampler = match &setup.sampler {
-            Some(s) => s.clone(),
+            Some(s) => SamplerChoice::Fixed(s.clone()),
             None => sampler::from_env(&env)?,
         };
         let propagator = match &setup.propagator {
@@ -388,6 +388,7 @@ fn validate_endpoint(var: &'static str, endpoint: &str) -> Result<(), SetupError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_sdk::trace::Sampler;
     use std::sync::Arc;
 
     fn setup(vars: &[(&'static str, &'static str)]) -> Setup {
@@ -498,7 +499,7 @@ mod tests {
         assert_eq!(s.metrics, vec![Exporter::Console]);
         assert_eq!(s.logs_otlp, None);
         assert_eq!(s.traces_otlp, None);
-        assert_eq!(format!("{:?}", s.sampler), "ParentBased(AlwaysOn)");
+        assert_eq!(format!("{:?}", s.sampler), "Fixed(ParentBased(AlwaysOn))");
         assert_eq!(s.metric_interval, Duration::from_secs(60));
         assert_eq!(
             s.batch,
@@ -725,7 +726,7 @@ mod tests {
         assert_eq!(s.console_batch, s.batch);
         assert_eq!(
             format!("{:?}", s.sampler),
-            "ParentBased(TraceIdRatioBased(0.5))"
+            "Fixed(ParentBased(TraceIdRatioBased(0.5)))"
         );
         assert!(s.semconv.http_dup);
         assert_eq!(s.metric_interval, Duration::from_millis(250));
