@@ -1,20 +1,5 @@
-//! # towerlight
-//!
-//! Production-grade OpenTelemetry for Tower-based services: traces, metrics and context
-//! propagation with current semantic conventions, spans that last as long as the response body,
-//! and safe defaults (no secrets, bounded cardinality, untrusted context handled).
-//!
-//! ```no_run
-//! use towerlight::{Config, HttpServerLayer};
-//!
-//! // Built once: the tracer, meter instruments and propagator are resolved here.
-//! let layer = HttpServerLayer::with_config(Config::new().opt_in_metrics(true));
-//! # let _ = layer;
-//! ```
-//!
-//! The design: each protocol has one *instrument* (a small state machine owning a call's span,
-//! metric attributes and timing); the Tower types and the framework adapters are thin shells
-//! around it. See `ARCHITECTURE.md` in the repository.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod body;
 mod common;
@@ -25,6 +10,7 @@ pub mod grpc;
 pub mod http;
 pub mod propagation;
 #[cfg(feature = "setup")]
+#[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
 pub mod setup;
 mod trust;
 
@@ -50,18 +36,25 @@ pub use propagation::Propagator;
 pub mod otel {
     pub use opentelemetry as api;
     #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
     pub use opentelemetry_appender_tracing as appender_tracing;
     #[cfg(feature = "setup")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
     pub use opentelemetry_otlp as otlp;
     #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     pub use opentelemetry_prometheus as prometheus_exporter;
     #[cfg(feature = "setup")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
     pub use opentelemetry_sdk as sdk;
     pub use opentelemetry_semantic_conventions as semconv;
     #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     pub use prometheus;
     #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
     pub use tracing_opentelemetry;
     #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
     pub use tracing_subscriber;
 }

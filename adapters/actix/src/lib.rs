@@ -1,25 +1,9 @@
-//! # towerlight-actix
-//!
-//! towerlight for [Actix-web](https://actix.rs): [`Otel`], an `App::wrap` middleware that drives
-//! the **same** HTTP server instrument as the Tower layer (spans, metrics, propagation and
-//! configuration are identical), [`block`] to keep the request's context inside
-//! `web::block` closures, and [`AwcTracing`] for outgoing requests made with `awc`.
-//!
-//! ```no_run
-//! use actix_web::{web, App, HttpServer};
-//!
-//! # async fn run() -> std::io::Result<()> {
-//! let otel = towerlight_actix::Otel::with_config(towerlight::Config::new().opt_in_metrics(true));
-//! HttpServer::new(move || {
-//!     App::new()
-//!         .wrap(otel.clone())
-//!         .route("/users/{id}", web::get().to(|| async { "user" }))
-//! })
-//! .bind(("127.0.0.1", 8080))?
-//! .run()
-//! .await
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The core crate, re-exported so one dependency line is enough (enable its `setup` and
+/// `tracing` features through this crate's features of the same names).
+pub use towerlight;
 
 mod client;
 mod convert;
@@ -29,6 +13,7 @@ mod server;
 
 pub use client::{AwcTracing, TracedPayload};
 #[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use metrics::metrics_resource;
 pub use server::{Otel, OtelFuture, OtelMiddleware, TracedBody};
 

@@ -1,34 +1,14 @@
-//! # towerlight-axum
-//!
-//! Wires towerlight's HTTP server layer into [Axum](https://docs.rs/axum) with one line:
-//!
-//! ```
-//! use axum::{routing::get, Router};
-//!
-//! let app: Router = Router::new()
-//!     .route("/users/{id}", get(|| async { "user" }))
-//!     .layer(towerlight_axum::layer());
-//! ```
-//!
-//! What the adapter adds to the core layer:
-//! - `http.route` from axum's [`MatchedPath`] — the full template, also through nested routers
-//!   (`/api/v1/users/{id}`), and no route at all for requests the router did not match;
-//! - the peer address from [`ConnectInfo`] (serve with
-//!   `into_make_service_with_connect_info::<SocketAddr>()`);
-//! - request-body byte counting that hands the handler a plain [`axum::body::Body`].
-//!
-//! The layer is meant for `Router::layer`. If you wrap the whole router from the outside instead
-//! (`ServiceBuilder::new().layer(..).service(router)`, e.g. to also cover middleware that runs
-//! before routing), the router has not matched anything yet when the request passes the layer:
-//! add [`RecordRoute`] inside the router (`router.route_layer(RecordRoute)`) and the route is
-//! filled in when the request ends.
-//!
-//! With the `prometheus` feature, `metrics_route` serves the Prometheus registry of
-//! `towerlight::setup` at `/metrics`.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The core crate, re-exported so one dependency line is enough (enable its `setup` and
+/// `tracing` features through this crate's features of the same names).
+pub use towerlight;
 
 #[cfg(feature = "prometheus")]
 mod metrics;
 #[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use metrics::{metrics_route, prometheus_handler};
 
 use std::net::SocketAddr;

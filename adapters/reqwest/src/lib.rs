@@ -1,20 +1,9 @@
-//! # towerlight-reqwest
-//!
-//! A [`reqwest_middleware::Middleware`] that drives towerlight's HTTP client instrument: one
-//! CLIENT span and `http.client.request.duration` per request, the current context injected into
-//! the request headers, the span ended when the response body ends.
-//!
-//! ```
-//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-//!     .with(towerlight_reqwest::OtelMiddleware::new())
-//!     .build();
-//! # let _ = client;
-//! ```
-//!
-//! Put it *inside* a retry middleware (added after it) so each attempt gets its own span and
-//! `http.request.resend_count`. Name spans after a route template by adding
-//! [`towerlight::UrlTemplate`] to the request's extensions
-//! (`client.get(url).with_extension(UrlTemplate("/users/{id}".into()))`).
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The core crate, re-exported so one dependency line is enough (enable its `setup` and
+/// `tracing` features through this crate's features of the same names).
+pub use towerlight;
 
 use std::sync::Arc;
 

@@ -1,35 +1,9 @@
-//! # towerlight-tonic
-//!
-//! gRPC telemetry for [tonic](https://docs.rs/tonic) with towerlight's gRPC instrument: RPC
-//! spans and `rpc.{server,client}.call.duration` that last the whole call (streams included),
-//! the status read from headers *and* trailers, and context propagation through metadata.
-//!
-//! Server — one line on the builder:
-//!
-//! ```no_run
-//! # async fn run(routes: tonic::service::Routes) -> Result<(), tonic::transport::Error> {
-//! tonic::transport::Server::builder()
-//!     .layer(towerlight_tonic::server())
-//!     .add_routes(routes)
-//!     .serve("127.0.0.1:50051".parse().unwrap())
-//!     .await
-//! # }
-//! ```
-//!
-//! Client — wrap the channel (any `Service<http::Request<_>>` works):
-//!
-//! ```ignore
-//! let channel = tower::ServiceBuilder::new()
-//!     .layer(towerlight_tonic::client())
-//!     .service(channel);
-//! let mut client = EchoClient::new(channel);
-//! ```
-//!
-//! Or, if you only want the context propagated (no client spans), use the [`ContextInjector`]
-//! interceptor with `EchoClient::with_interceptor(channel, ContextInjector::new())`.
-//!
-//! Serving gRPC and HTTP from one Axum router (`Routes::into_axum_router()`)? A single
-//! `towerlight_axum::layer()` handles both: gRPC requests get RPC spans, the rest HTTP spans.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The core crate, re-exported so one dependency line is enough (enable its `setup` and
+/// `tracing` features through this crate's features of the same names).
+pub use towerlight;
 
 use std::net::SocketAddr;
 

@@ -126,6 +126,7 @@ impl TelemetryGuard {
     /// The Prometheus registry when the `prometheus` metrics exporter is on: serve it with
     /// [`encode_metrics`](super::encode_metrics) (or `towerlight_axum::metrics_route`).
     #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     pub fn prometheus_registry(&self) -> Option<&prometheus::Registry> {
         self.prometheus_registry.as_ref()
     }

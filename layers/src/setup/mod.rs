@@ -81,6 +81,7 @@ use opentelemetry_sdk::trace::Sampler;
 pub use error::{SetupError, ShutdownError};
 pub use guard::TelemetryGuard;
 #[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use prom::encode_metrics;
 
 use crate::{Propagator, SemconvMode};
@@ -383,6 +384,7 @@ impl Setup {
 
     /// Where the log lines of [`Setup::with_tracing`] go (default standard output).
     #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
     pub fn log_writer<W>(mut self, writer: W) -> Setup
     where
         W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
