@@ -2,6 +2,12 @@
 //! implements by serving the standard routes, and the HTTP server scenario table that every
 //! framework runs unchanged (see [`scenario_tests!`]).
 
+/// Every code block of the repository's README, compiled (and run, unless marked `no_run`) as
+/// a doc-test: the README never shows code that does not build.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod actix_harness;
 pub mod axum_harness;
 pub mod client;

@@ -34,6 +34,11 @@ impl<M> Lazy<M> {
 
     fn get(&self) -> &(BoxedTracer, M) {
         self.cell.get_or_init(|| {
+            tracing::debug!(
+                target: "towerlight",
+                config = ?self.config,
+                "first request: tracer and metric instruments resolved"
+            );
             let meter = self.config.build_meter();
             (
                 self.config.build_tracer(),
