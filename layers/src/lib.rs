@@ -5,23 +5,21 @@ pub mod body;
 mod common;
 pub mod config;
 mod error;
-mod future;
 pub mod grpc;
 pub mod http;
 pub mod propagation;
+pub mod rpc;
+pub mod server;
 #[cfg(feature = "setup")]
 #[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
 pub mod setup;
-mod trust;
 
 pub use config::{Config, KnownMethods, SemconvMode, SpanNameInput};
 pub use error::ConfigError;
 pub use grpc::{GrpcClientLayer, KnownRpcMethods};
-pub use http::{
-    HttpClientLayer, HttpServerLayer, HttpServerService, Protocol, ResendCount, ServerLayer,
-    ServerService, UrlTemplate,
-};
+pub use http::{HttpClientLayer, ResendCount, UrlTemplate};
 pub use propagation::Propagator;
+pub use server::{HttpServerLayer, HttpServerService, Protocol, ServerLayer, ServerService};
 
 /// The OpenTelemetry crates towerlight is built on, re-exported so versions always match: use
 /// `towerlight::otel::sdk::trace::Sampler` rather than adding `opentelemetry_sdk` yourself and

@@ -1,7 +1,11 @@
 //! What every protocol shares: the size caps on client-controlled values and the redaction rules.
 
+pub(crate) mod address;
+pub(crate) mod buckets;
+pub(crate) mod headers;
 pub(crate) mod lazy;
 pub(crate) mod limit;
 pub(crate) mod redact;
+pub(crate) mod trust;
 
 pub use limit::DEFAULT_VALUE_LENGTH;

@@ -13,7 +13,7 @@ use tower_service::Service;
 use super::instrument::{GrpcCall, GrpcInstrument, RpcRequestInfo, RpcSide, RpcTarget};
 use crate::body::{ByteCounter, InstrumentedBody, Passthrough, RequestBodyMode};
 use crate::config::Config;
-use crate::future::ResponseFuture;
+use crate::server::ResponseFuture;
 
 /// Instruments a gRPC client transport. The span lasts until the response stream ends; the
 /// status comes from the response headers or trailers; every non-OK status is an error.

@@ -1,51 +1,36 @@
-//! The gRPC instrument: the one place the RPC conventions (v1.39+ names) live, for servers and
-//! clients.
-//!
-//! The status is read from the response headers (trailers-only responses) *and* from the trailers
-//! at the end of the stream; a stream that ends without one is `UNKNOWN`, as gRPC clients report
-//! it. The span and `rpc.{server,client}.call.duration` last until the response body ends, so a
-//! streaming call is measured for as long as it streams.
+//! The gRPC instrument: gRPC's wire rules — the request path, `grpc-timeout`, the status read
+//! from the response headers (trailers-only responses) *and* from the trailers at the end of the
+//! stream (or gRPC-Web's trailer frame), metadata capture and message events — on top of the
+//! protocol-neutral [`RpcCall`](crate::rpc::RpcCall), which owns the span, the metrics and every
+//! rule RPC systems share. A stream that ends without a status is `UNKNOWN`, as gRPC clients
+//! report it; the span and `rpc.{server,client}.call.duration` last until the response body ends.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use bytes::Buf;
 use http::HeaderMap;
-use opentelemetry::metrics::Histogram;
-use opentelemetry::metrics::Meter;
-use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
-use opentelemetry_semantic_conventions::metric as semconv_metric;
 
+use super::events::{MessageTap, RECEIVED, SENT};
 use super::frames::FrameParser;
-use super::method::RpcMethod;
 use super::status;
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
-use crate::common::lazy::Lazy;
+use crate::common::address::{ip_string, HeadScan};
+use crate::common::headers::HeaderCapture;
 use crate::common::limit::capped;
+use crate::common::trust::server_parent;
 use crate::config::Config;
-use crate::http::address::{ip_string, split_host_port, HeadScan};
-use crate::http::headers::HeaderCapture;
-use crate::http::metrics::{DURATION_BUCKETS, OLD_DURATION_BUCKETS_MS};
 use crate::propagation::Propagator;
-use crate::trust::server_parent;
+use crate::rpc::{deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcStart, PANIC};
+
+pub use crate::rpc::{RpcSide, RpcTarget};
 
 /// `rpc.system.name` for gRPC.
 const GRPC: &str = "grpc";
-/// `error.type` when user code panicked.
-const PANIC: &str = "panic";
-
-/// Which end of the call an instrument describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RpcSide {
-    /// The server handling the call (span kind SERVER).
-    Server,
-    /// The client making the call (span kind CLIENT).
-    Client,
-}
 
 /// What the transport knows about a call beyond its head.
 #[derive(Debug, Clone, Default)]
@@ -60,115 +45,19 @@ pub struct RpcRequestInfo {
     pub target: Option<RpcTarget>,
 }
 
-/// The server a client is configured to call: `server.address` and `server.port`.
-#[derive(Debug, Clone)]
-pub struct RpcTarget {
-    host: StringValue,
-    port: Option<u16>,
-}
-
-impl RpcTarget {
-    /// From an endpoint URI such as `http://orders.internal:50051` (default ports from the
-    /// scheme). `None` when the URI has no host.
-    pub fn from_uri(uri: &http::Uri) -> Option<RpcTarget> {
-        let authority = uri.authority()?.as_str();
-        // Never export `user:password@`.
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let (host, port) = split_host_port(host_port)?;
-        Some(RpcTarget {
-            host: StringValue::from(Arc::<str>::from(host)),
-            port: port.or(default_port(uri)),
-        })
-    }
-}
-
-/// Per-layer state of the gRPC instrument, resolved once when the layer is built.
+/// Per-layer state of the gRPC instrument: the RPC core for one side, the propagator and the
+/// metadata capture lists.
 pub struct GrpcInstrument {
-    side: RpcSide,
-    config: Config,
-    /// The tracer and duration histograms, resolved at the first call.
-    lazy: Lazy<RpcMetrics>,
+    rpc: Arc<RpcInstrument>,
     propagator: Propagator,
     request_metadata: HeaderCapture,
     response_metadata: HeaderCapture,
-    /// Methods proven to exist, when no known-method list is configured (servers only).
-    learned: Option<LearnedMethods>,
-}
-
-/// The gRPC methods a server has seen a handler answer, so their names can be used in metrics
-/// without a configured list. Bounded: past the cap, new names stay `_OTHER`.
-struct LearnedMethods {
-    names: std::sync::RwLock<std::collections::HashSet<Box<str>>>,
-}
-
-impl LearnedMethods {
-    const CAP: usize = 4096;
-
-    /// Whether a handler has already proven `method`.
-    fn contains(&self, method: &str) -> bool {
-        self.names.read().is_ok_and(|names| names.contains(method))
-    }
-
-    /// Whether `method` may be reported by name; learns it first when `handler_ran`.
-    fn confirm(&self, method: &str, handler_ran: bool) -> bool {
-        let known = self.names.read().is_ok_and(|names| names.contains(method));
-        if known || !handler_ran {
-            return known;
-        }
-        if let Ok(mut names) = self.names.write() {
-            if names.len() < Self::CAP {
-                names.insert(method.into());
-                return true;
-            }
-        }
-        false
-    }
-}
-
-/// The RPC duration histograms of one side.
-struct RpcMetrics {
-    duration: Histogram<f64>,
-    old_duration: Option<Histogram<f64>>,
-}
-
-impl RpcMetrics {
-    fn new(meter: &Meter, config: &Config, side: RpcSide) -> RpcMetrics {
-        let (name, old_name, word) = match side {
-            RpcSide::Server => (
-                semconv_metric::RPC_SERVER_CALL_DURATION,
-                OLD_RPC_SERVER_DURATION,
-                "server",
-            ),
-            RpcSide::Client => (
-                semconv_metric::RPC_CLIENT_CALL_DURATION,
-                OLD_RPC_CLIENT_DURATION,
-                "client",
-            ),
-        };
-        RpcMetrics {
-            duration: meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description(format!("Duration of RPC calls, {word} side."))
-                .with_boundaries(DURATION_BUCKETS.to_vec())
-                .build(),
-            old_duration: config.semconv.rpc_dup.then(|| {
-                meter
-                    .f64_histogram(old_name)
-                    .with_unit("ms")
-                    .with_description(format!("Duration of RPC calls, {word} side (deprecated)."))
-                    .with_boundaries(OLD_DURATION_BUCKETS_MS.to_vec())
-                    .build()
-            }),
-        }
-    }
 }
 
 impl std::fmt::Debug for GrpcInstrument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrpcInstrument")
-            .field("side", &self.side)
-            .field("config", &self.config)
+            .field("rpc", &self.rpc)
             .finish_non_exhaustive()
     }
 }
@@ -178,13 +67,8 @@ impl GrpcInstrument {
     /// histograms at the first call.
     pub fn new(config: &Config, side: RpcSide) -> GrpcInstrument {
         let sensitive = |n: &http::HeaderName| config.is_sensitive_header(n);
-        let build: fn(&Meter, &Config) -> RpcMetrics = match side {
-            RpcSide::Server => |meter, config| RpcMetrics::new(meter, config, RpcSide::Server),
-            RpcSide::Client => |meter, config| RpcMetrics::new(meter, config, RpcSide::Client),
-        };
         GrpcInstrument {
-            side,
-            lazy: Lazy::new(config, build),
+            rpc: Arc::new(RpcInstrument::new(config, GRPC, side)),
             propagator: config.resolve_propagator(),
             request_metadata: HeaderCapture::new(
                 attr::RPC_REQUEST_METADATA,
@@ -198,23 +82,21 @@ impl GrpcInstrument {
                 sensitive,
                 config.max_value_length,
             ),
-            learned: (side == RpcSide::Server && config.known_rpc_methods.is_none()).then(|| {
-                LearnedMethods {
-                    names: std::sync::RwLock::new(std::collections::HashSet::new()),
-                }
-            }),
-            config: config.clone(),
         }
     }
 
     /// The side this instrument describes.
     pub fn side(&self) -> RpcSide {
-        self.side
+        self.rpc.side()
+    }
+
+    fn config(&self) -> &Config {
+        self.rpc.config()
     }
 
     /// Whether `rpc.message` events are on (so the request body should be tapped).
     pub fn message_events(&self) -> bool {
-        self.config.message_events
+        self.config().message_events
     }
 
     /// Starts a server call: extracts the inbound context and starts the SERVER span.
@@ -227,15 +109,16 @@ impl GrpcInstrument {
             Context::map_current(|cx| self.propagator.extract_with_context(cx, &parts.headers));
         // Trust first: a filtered-out call on a public endpoint must not continue the caller's
         // trace downstream either.
-        let (parent, links) = server_parent(&self.config, parts, inbound);
-        if let Some(filter) = &self.config.filter {
+        let (parent, links) = server_parent(self.config(), parts, inbound);
+        if let Some(filter) = &self.config().filter {
             if !filter(parts) {
-                return GrpcCall::passthrough(self.clone(), parent);
+                return self.passthrough(parent);
             }
         }
         let head = HeadScan::new(&parts.headers);
+        let max = self.config().max_value_length;
         let server = head.server_address(parts).map(|(h, p)| RpcTarget {
-            host: capped(h, self.config.max_value_length),
+            host: capped(h, max),
             port: p,
         });
         self.start(parts, info, parent, links, server)
@@ -249,17 +132,25 @@ impl GrpcInstrument {
         info: RpcRequestInfo,
     ) -> GrpcCall {
         let parent = Context::current();
-        if let Some(filter) = &self.config.filter {
+        if let Some(filter) = &self.config().filter {
             if !filter(parts) {
                 self.propagator.inject(&parent, &mut parts.headers);
-                return GrpcCall::passthrough(self.clone(), parent);
+                return self.passthrough(parent);
             }
         }
         // The channel's target, as configured: never a reverse lookup of the peer.
         let target = RpcTarget::from_uri(&parts.uri).or_else(|| info.target.clone());
         let call = self.start(parts, info, parent, None, target);
-        self.propagator.inject(&call.cx, &mut parts.headers);
+        self.propagator.inject(call.context(), &mut parts.headers);
         call
+    }
+
+    fn passthrough(self: &Arc<Self>, cx: Context) -> GrpcCall {
+        GrpcCall {
+            inst: self.clone(),
+            rpc: RpcCall::passthrough(self.rpc.clone(), cx),
+            state: GrpcState::default(),
+        }
     }
 
     fn start(
@@ -268,192 +159,72 @@ impl GrpcInstrument {
         info: RpcRequestInfo,
         parent: Context,
         links: Option<Vec<opentelemetry::trace::Link>>,
-        server: Option<RpcTarget>,
+        target: Option<RpcTarget>,
     ) -> GrpcCall {
-        let known = match self.side {
-            RpcSide::Server => self.config.known_rpc_methods.as_ref(),
-            RpcSide::Client => None,
-        };
-        let method = RpcMethod::from_path(parts.uri.path(), known, self.config.max_value_length);
-        // Without a known list, a server reports a method by name only once a handler has
-        // proven it: until then the name is client-controlled, so `rpc.method` (set once, at the
-        // end) and the span name (`grpc` until then) wait for the outcome.
-        let provisional = !method.is_other()
-            && self
-                .learned
-                .as_ref()
-                .is_some_and(|learned| !learned.contains(method.value.as_str()));
-        let mut attributes = Vec::with_capacity(8);
-        attributes.push(KeyValue::new(attr::RPC_SYSTEM_NAME, GRPC));
-        if !provisional {
-            attributes.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
-        }
-        if let Some(target) = &server {
-            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()));
-            if let Some(port) = target.port {
-                attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-            }
-        }
-        let started = Instant::now();
-        let started_wall = SystemTime::now();
-        let kind = match self.side {
-            RpcSide::Server => SpanKind::Server,
-            RpcSide::Client => SpanKind::Client,
-        };
-        let span_name = if provisional {
-            GRPC.to_owned()
-        } else {
-            method.span_name()
-        };
-        let mut builder = SpanBuilder::from_name(span_name)
-            .with_kind(kind)
-            .with_start_time(started_wall)
-            .with_attributes(attributes);
-        builder.links = links;
-        let mut span = self.lazy.tracer().build_with_context(builder, &parent);
-        let recording = opentelemetry::trace::Span::is_recording(&span);
-
+        let (method, method_parts) = method_from_path(parts.uri.path());
         let mut extra = Vec::new();
-        if let Some(hook) = &self.config.request_hook {
+        if let Some(hook) = &self.config().request_hook {
             hook(parts, &mut extra);
         }
-        if recording {
-            let mut more = Vec::with_capacity(6 + extra.len());
-            if let Some(original) = &method.original {
-                more.push(KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()));
-            }
-            if let Some(peer) = info.peer {
-                more.push(KeyValue::new(
-                    attr::NETWORK_PEER_ADDRESS,
-                    ip_string(peer.ip()),
-                ));
-                more.push(KeyValue::new(
-                    attr::NETWORK_PEER_PORT,
-                    i64::from(peer.port()),
-                ));
-            }
-            self.request_metadata.capture(&parts.headers, &mut more);
-            if self.config.semconv.rpc_dup {
-                #[allow(deprecated)]
-                more.push(KeyValue::new(attr::RPC_SYSTEM, GRPC));
-                if !provisional {
-                    method.push_service(&mut more);
-                }
-            }
-            more.extend(extra.iter().cloned());
-            opentelemetry::trace::Span::set_attributes(&mut span, more);
+        let mut attributes = Vec::with_capacity(4);
+        if let Some(peer) = info.peer {
+            attributes.push(KeyValue::new(
+                attr::NETWORK_PEER_ADDRESS,
+                ip_string(peer.ip()),
+            ));
+            attributes.push(KeyValue::new(
+                attr::NETWORK_PEER_PORT,
+                i64::from(peer.port()),
+            ));
         }
-        let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
-
-        let events = self.config.message_events && recording;
+        self.request_metadata
+            .capture(&parts.headers, &mut attributes);
+        let rpc = self.rpc.start(RpcStart {
+            parent,
+            links,
+            method,
+            method_parts,
+            target,
+            attributes,
+            extra,
+        });
+        let events = self.message_events() && rpc.is_recording();
+        let (request_kind, response_kind) = match self.side() {
+            RpcSide::Server => (RECEIVED, SENT),
+            RpcSide::Client => (SENT, RECEIVED),
+        };
         if events {
             if let Some(body) = &info.request_body {
-                let kind = match self.side {
-                    RpcSide::Server => RECEIVED,
-                    RpcSide::Client => SENT,
-                };
-                body.tap_messages(MessageTap::new(cx.clone(), kind));
+                body.tap_messages(MessageTap::new(rpc.context().clone(), request_kind));
             }
         }
-        let response_kind = match self.side {
-            RpcSide::Server => SENT,
-            RpcSide::Client => RECEIVED,
-        };
         GrpcCall {
             inst: self.clone(),
-            state: Some(Box::new(GrpcState {
-                start: started,
-                start_wall: started_wall,
-                method,
-                provisional,
-                server,
+            state: GrpcState {
                 deadline: grpc_timeout(&parts.headers),
-                status: None,
-                extra,
-                recording,
-                responses: events.then(|| MessageTap::new(cx.clone(), response_kind)),
-                response_bytes: 0,
-                grpc_response: false,
-                web_trailers: None,
-            })),
-            cx,
+                responses: events.then(|| MessageTap::new(rpc.context().clone(), response_kind)),
+                ..GrpcState::default()
+            },
+            rpc,
         }
     }
 }
 
-/// The old (pre-1.39) duration metric names, emitted under `rpc/dup`.
-const OLD_RPC_SERVER_DURATION: &str = "rpc.server.duration";
-const OLD_RPC_CLIENT_DURATION: &str = "rpc.client.duration";
-
-const SENT: &str = "SENT";
-const RECEIVED: &str = "RECEIVED";
-
-/// Records an `rpc.message` event for every message of one direction of a call.
-#[derive(Debug)]
-pub(crate) struct MessageTap {
-    parser: FrameParser,
-    cx: Context,
-    kind: &'static str,
-    next_id: i64,
+/// `package.Service/Method` from a request path `/package.Service/Method`, split; a path of
+/// another shape keeps no parts (and is never known).
+fn method_from_path(path: &str) -> (String, Option<(String, String)>) {
+    let full = path.strip_prefix('/').unwrap_or(path);
+    let split = full
+        .split_once('/')
+        .filter(|(svc, m)| !svc.is_empty() && !m.is_empty() && !m.contains('/'))
+        .map(|(s, m)| (s.to_owned(), m.to_owned()));
+    (full.to_owned(), split)
 }
 
-impl MessageTap {
-    fn new(cx: Context, kind: &'static str) -> MessageTap {
-        MessageTap {
-            parser: FrameParser::default(),
-            cx,
-            kind,
-            next_id: 1,
-        }
-    }
-
-    /// Feeds a data frame; adds one event per message header completed in it.
-    pub(crate) fn feed<D: Buf>(&mut self, data: &D) {
-        if data.chunk().len() == data.remaining() {
-            self.feed_slice(data.chunk());
-            return;
-        }
-        // A buffer in several pieces (rare: hyper and tonic hand out `Bytes`): walk them
-        // without consuming the caller's buffer.
-        let mut slices = [std::io::IoSlice::new(&[]); 64];
-        let n = data.chunks_vectored(&mut slices);
-        for slice in &slices[..n] {
-            self.feed_slice(slice);
-        }
-    }
-
-    #[allow(deprecated)] // the rpc.message.* attributes are deprecated upstream (opt-in here)
-    fn feed_slice(&mut self, bytes: &[u8]) {
-        let (cx, kind, next_id) = (&self.cx, self.kind, &mut self.next_id);
-        self.parser.feed(bytes, |message| {
-            let size_key = if message.compressed {
-                attr::RPC_MESSAGE_COMPRESSED_SIZE
-            } else {
-                attr::RPC_MESSAGE_UNCOMPRESSED_SIZE
-            };
-            #[allow(deprecated)]
-            let attributes = vec![
-                KeyValue::new(attr::RPC_MESSAGE_TYPE, kind),
-                KeyValue::new(attr::RPC_MESSAGE_ID, *next_id),
-                KeyValue::new(size_key, i64::from(message.len)),
-            ];
-            cx.span().add_event("rpc.message", attributes);
-            *next_id += 1;
-        });
-    }
-}
-
+#[derive(Default)]
 struct GrpcState {
-    start: Instant,
-    start_wall: SystemTime,
-    method: RpcMethod,
-    /// `rpc.method` is not on the span yet: it is decided at the end.
-    provisional: bool,
-    server: Option<RpcTarget>,
     deadline: Option<Duration>,
     status: Option<u16>,
-    extra: Vec<KeyValue>,
-    recording: bool,
     responses: Option<MessageTap>,
     /// Response body bytes seen (any data frame means a handler produced messages).
     response_bytes: u64,
@@ -473,74 +244,66 @@ enum Outcome {
     Panicked,
 }
 
-/// One gRPC call in flight (either side): owns its span, metric attributes and timing.
+/// One gRPC call in flight (either side): reads the status and hands the outcome to its
+/// [`RpcCall`], which owns the span, the metric attributes and the timing.
 ///
 /// Finish it with [`GrpcCall::end`] (after the trailers), [`end_with_error`](GrpcCall::end_with_error)
 /// or [`end_with_panic`](GrpcCall::end_with_panic); dropping it unfinished records `CANCELLED`
 /// (or `DEADLINE_EXCEEDED` when the call's `grpc-timeout` had passed).
 pub struct GrpcCall {
     inst: Arc<GrpcInstrument>,
-    cx: Context,
-    state: Option<Box<GrpcState>>,
+    rpc: RpcCall,
+    state: GrpcState,
 }
 
 impl std::fmt::Debug for GrpcCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        crate::body::debug_call(f, "GrpcCall", &self.cx, self.state.is_none())
+        crate::body::debug_call(f, "GrpcCall", self.rpc.context(), !self.rpc.is_open())
     }
 }
 
 impl GrpcCall {
-    fn passthrough(inst: Arc<GrpcInstrument>, cx: Context) -> GrpcCall {
-        GrpcCall {
-            inst,
-            cx,
-            state: None,
-        }
-    }
-
     /// The call's context (its span, or the inbound context when filtered out).
     pub fn context(&self) -> &Context {
-        &self.cx
+        self.rpc.context()
     }
 
     /// Records the response head: metadata, and the status of a trailers-only response (or, on a
     /// client, the status a non-200 HTTP answer maps to).
     pub fn on_response(&mut self, response: &http::response::Parts) {
-        let Some(state) = self.state.as_mut() else {
+        if !self.rpc.is_open() {
             return;
-        };
+        }
+        let state = &mut self.state;
         state.grpc_response = super::is_grpc(&response.headers);
         if state.grpc_response && super::is_grpc_web(&response.headers) {
             state.web_trailers = Some(FrameParser::default());
         }
         if let Some(code) = status::from_headers(&response.headers) {
             state.status = Some(code);
-        } else if self.inst.side == RpcSide::Client && response.status != http::StatusCode::OK {
+        } else if self.inst.side() == RpcSide::Client && response.status != http::StatusCode::OK {
             state.status = Some(status::from_http_status(response.status));
         }
         let mut hooked = Vec::new();
-        if let Some(hook) = &self.inst.config.response_hook {
+        if let Some(hook) = &self.inst.config().response_hook {
             hook(response, &mut hooked);
         }
-        if state.recording {
+        if self.rpc.is_recording() {
             let mut captured = Vec::new();
             self.inst
                 .response_metadata
                 .capture(&response.headers, &mut captured);
-            captured.extend(hooked.iter().cloned());
-            if !captured.is_empty() {
-                self.cx.span().set_attributes(captured);
-            }
+            self.rpc.add_span_attributes(captured);
         }
-        state.extra.extend(hooked);
+        self.rpc.add_extra(hooked);
     }
 
     /// A response data frame went through.
     pub fn on_data<D: Buf>(&mut self, data: &D) {
-        let Some(state) = self.state.as_mut() else {
+        if !self.rpc.is_open() {
             return;
-        };
+        }
+        let state = &mut self.state;
         state.response_bytes += data.remaining() as u64;
         if let Some(tap) = state.responses.as_mut() {
             tap.feed(data);
@@ -567,18 +330,16 @@ impl GrpcCall {
 
     /// The trailers arrived: the final status and trailing metadata.
     pub fn on_trailers(&mut self, trailers: &HeaderMap) {
-        let Some(state) = self.state.as_mut() else {
+        if !self.rpc.is_open() {
             return;
-        };
-        if let Some(code) = status::from_headers(trailers) {
-            state.status = Some(code);
         }
-        if state.recording {
+        if let Some(code) = status::from_headers(trailers) {
+            self.state.status = Some(code);
+        }
+        if self.rpc.is_recording() {
             let mut captured = Vec::new();
             self.inst.response_metadata.capture(trailers, &mut captured);
-            if !captured.is_empty() {
-                self.cx.span().set_attributes(captured);
-            }
+            self.rpc.add_span_attributes(captured);
         }
     }
 
@@ -598,15 +359,18 @@ impl GrpcCall {
         self.finish(Outcome::Panicked);
     }
 
+    /// gRPC's status policy: the code from what happened, then whether it is an error on this
+    /// side (servers: `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`,
+    /// `UNAVAILABLE`, `DATA_LOSS`; clients: anything but `OK`).
     fn finish(&mut self, outcome: Outcome) {
-        let Some(state) = self.state.take() else {
+        let Some(elapsed) = self.rpc.elapsed() else {
             return;
         };
-        let elapsed = state.start.elapsed();
+        let state = &self.state;
         let past_deadline = state
             .deadline
             .is_some_and(|deadline| deadline_reached(elapsed, deadline));
-        let side = self.inst.side;
+        let side = self.inst.side();
         let (code, error_type): (u16, Option<Cow<'static, str>>) = match outcome {
             // tonic answers an expired `grpc-timeout` itself, with CANCELLED: past the deadline
             // that is DEADLINE_EXCEEDED, whichever side's timer fired first.
@@ -634,89 +398,23 @@ impl GrpcCall {
                 RpcSide::Server => status::is_server_error(code),
                 RpcSide::Client => code != status::OK,
             };
-        let error_type: Option<Cow<'static, str>> =
-            is_error.then(|| error_type.unwrap_or(Cow::Borrowed(name)));
-
-        // Bounded `rpc.method` without a known-method list: a method name is kept once a gRPC
-        // handler has proven it exists (an OK status or response messages); until then a
-        // failing call is `_OTHER`, so scanners probing random paths cannot add series.
-        let mut method = state.method.clone();
+        // A gRPC handler answered: an OK status, or response messages in a gRPC response.
         let handler_ran = state.grpc_response && (code == status::OK || state.response_bytes > 0);
-        let unknown_now = side == RpcSide::Server
-            && !method.is_other()
-            && self
-                .inst
-                .learned
-                .as_ref()
-                .is_some_and(|learned| !learned.confirm(method.value.as_str(), handler_ran));
-        if unknown_now {
-            method = RpcMethod::other(method.value.as_str(), self.inst.config.max_value_length);
-        }
-
-        let span = self.cx.span();
-        if state.recording {
-            if state.provisional {
-                // Set once: every key appears once on a span (the SDK appends, never replaces).
-                span.update_name(method.span_name());
-                let mut decided = vec![KeyValue::new(attr::RPC_METHOD, method.value.clone())];
-                if let Some(original) = &method.original {
-                    decided.push(KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()));
-                }
-                if self.inst.config.semconv.rpc_dup {
-                    method.push_service(&mut decided);
-                }
-                span.set_attributes(decided);
-            }
-            span.set_attribute(KeyValue::new(attr::RPC_RESPONSE_STATUS_CODE, name));
-            if self.inst.config.semconv.rpc_dup {
-                #[allow(deprecated)]
-                span.set_attribute(KeyValue::new(attr::RPC_GRPC_STATUS_CODE, i64::from(code)));
-            }
-            if let Some(e) = &error_type {
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, e.clone()));
-                span.set_status(Status::error(""));
-            }
-        }
-        span.end_with_timestamp(state.start_wall + elapsed);
-
-        let mut attrs = Vec::with_capacity(6 + state.extra.len());
-        attrs.push(KeyValue::new(attr::RPC_SYSTEM_NAME, GRPC));
-        attrs.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
-        attrs.push(KeyValue::new(attr::RPC_RESPONSE_STATUS_CODE, name));
-        if let Some(e) = error_type {
-            attrs.push(KeyValue::new(attr::ERROR_TYPE, e));
-        }
-        if side == RpcSide::Client {
-            if let Some(target) = &state.server {
-                attrs.push(KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()));
-                if let Some(port) = target.port {
-                    attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-                }
-            }
-        }
-        attrs.extend(state.extra.iter().cloned());
-        let metrics = self.inst.lazy.metrics();
-        metrics.duration.record(elapsed.as_secs_f64(), &attrs);
-
-        if let Some(old) = &metrics.old_duration {
-            #[allow(deprecated)]
-            let mut old_attrs = vec![
-                KeyValue::new(attr::RPC_SYSTEM, GRPC),
-                KeyValue::new(attr::RPC_GRPC_STATUS_CODE, i64::from(code)),
-            ];
-            if let Some((service, short)) = &method.parts {
-                #[allow(deprecated)]
-                old_attrs.push(KeyValue::new(attr::RPC_SERVICE, service.clone()));
-                old_attrs.push(KeyValue::new(attr::RPC_METHOD, short.clone()));
-            }
-            old.record(elapsed.as_secs_f64() * 1000.0, &old_attrs);
-        }
+        #[allow(deprecated)]
+        let dup = vec![KeyValue::new(attr::RPC_GRPC_STATUS_CODE, i64::from(code))];
+        self.rpc.finish(RpcOutcome {
+            status_code: Some(StringValue::from(name)),
+            error_type: is_error.then(|| error_type.unwrap_or(Cow::Borrowed(name))),
+            description: Cow::Borrowed(""),
+            handler_ran,
+            dup,
+        });
     }
 }
 
 impl Drop for GrpcCall {
     fn drop(&mut self) {
-        if self.state.is_some() {
+        if self.rpc.is_open() {
             let outcome = if std::thread::panicking() {
                 Outcome::Panicked
             } else {
@@ -735,7 +433,7 @@ impl ResponseObserver for GrpcCall {
 
 impl CallObserver for GrpcCall {
     fn context(&self) -> &Context {
-        &self.cx
+        self.rpc.context()
     }
     fn on_data<D: Buf>(&mut self, data: &D) {
         GrpcCall::on_data(self, data);
@@ -755,18 +453,6 @@ impl CallObserver for GrpcCall {
 }
 
 /// The `grpc-timeout` request header: up to 8 digits and a unit (H, M, S, m, u, n).
-/// Whether a call cut (or answered CANCELLED) after `elapsed` was cut by its `deadline`.
-///
-/// Our clock starts after the caller's: the `grpc-timeout` a server reads was the time left when
-/// the client sent the request, and transit plus scheduling (several milliseconds on loopback
-/// under load) pass before the server's span starts. The client's timer therefore fires, and its
-/// reset arrives, a little *before* the server's elapsed time reaches the deadline. A call cut
-/// within a slack of 10 % of the deadline (at least 10 ms, at most 100 ms) was cut by it.
-fn deadline_reached(elapsed: Duration, deadline: Duration) -> bool {
-    let slack = (deadline / 10).clamp(Duration::from_millis(10), Duration::from_millis(100));
-    elapsed + slack >= deadline
-}
-
 fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get("grpc-timeout")?.to_str().ok()?;
     if value.len() < 2 || value.len() > 9 {
@@ -785,39 +471,18 @@ fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
     })
 }
 
-fn default_port(uri: &http::Uri) -> Option<u16> {
-    match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn targets_never_carry_credentials() {
-        let uri: http::Uri = "http://user:pw@orders.internal:50051".parse().unwrap();
-        let t = RpcTarget::from_uri(&uri).unwrap();
-        assert_eq!(t.host.as_str(), "orders.internal");
-        assert_eq!(t.port, Some(50051));
-        let uri: http::Uri = "https://tok@api.example".parse().unwrap();
-        let t = RpcTarget::from_uri(&uri).unwrap();
-        assert_eq!((t.host.as_str(), t.port), ("api.example", Some(443)));
-    }
-
-    #[test]
-    fn deadlines_count_with_a_bounded_slack() {
-        let ms = Duration::from_millis;
-        assert!(deadline_reached(ms(11), ms(20)));
-        assert!(!deadline_reached(ms(9), ms(20)));
-        assert!(deadline_reached(ms(900), ms(1000)));
-        assert!(!deadline_reached(ms(899), ms(1000)));
-        assert!(deadline_reached(ms(9_900), ms(10_000)));
-        assert!(!deadline_reached(ms(9_000), ms(10_000)));
-        assert!(deadline_reached(ms(30), ms(20)));
+    fn paths_split_into_service_and_method() {
+        let (full, parts) = method_from_path("/pkg.Svc/Do");
+        assert_eq!(full, "pkg.Svc/Do");
+        assert_eq!(parts, Some(("pkg.Svc".to_owned(), "Do".to_owned())));
+        for bad in ["/", "/nope", "//x", "/a/b/c", ""] {
+            assert_eq!(method_from_path(bad).1, None, "{bad}");
+        }
     }
 
     #[test]

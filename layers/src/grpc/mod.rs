@@ -3,15 +3,15 @@
 //! ([`crate::ServerLayer`]), which recognises gRPC requests by their content type.
 
 mod client;
+mod events;
 mod frames;
 mod instrument;
-mod method;
 pub mod status;
 
+pub use crate::rpc::KnownRpcMethods;
 pub use client::{GrpcClientLayer, GrpcClientService};
-pub(crate) use instrument::MessageTap;
+pub(crate) use events::MessageTap;
 pub use instrument::{GrpcCall, GrpcInstrument, RpcRequestInfo, RpcSide, RpcTarget};
-pub use method::KnownRpcMethods;
 
 /// Whether a request is gRPC: its content type is `application/grpc`, `application/grpc+…` or
 /// binary gRPC-Web (`application/grpc-web`, `application/grpc-web+…`). The base64 text form

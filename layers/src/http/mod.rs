@@ -1,8 +1,6 @@
 //! HTTP: the server instrument and layer, the body rules, and the method/URL/header rules.
 
-pub(crate) mod address;
 pub mod client;
-pub(crate) mod headers;
 mod method;
 pub mod metrics;
 mod progress;

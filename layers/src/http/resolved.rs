@@ -6,8 +6,8 @@ use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Meter;
 use opentelemetry_semantic_conventions::attribute as attr;
 
-use super::headers::HeaderCapture;
 use super::metrics::{HttpMetrics, Side};
+use crate::common::headers::HeaderCapture;
 use crate::common::lazy::Lazy;
 use crate::config::Config;
 use crate::propagation::Propagator;

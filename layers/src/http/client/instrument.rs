@@ -15,9 +15,9 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
+use crate::common::address::split_host_port;
 use crate::common::limit::capped;
 use crate::config::Config;
-use crate::http::address::split_host_port;
 use crate::http::method::MethodAttr;
 use crate::http::metrics::Side;
 use crate::http::progress::BodyProgress;

@@ -12,7 +12,7 @@ use tower_service::Service;
 use super::instrument::{ClientRequestInfo, HttpClientCall, HttpClientInstrument, ResendCount};
 use crate::body::{ByteCounter, InstrumentedBody, Passthrough, RequestBodyMode};
 use crate::config::Config;
-use crate::future::ResponseFuture;
+use crate::server::ResponseFuture;
 
 /// Instruments an HTTP client: one CLIENT span and `http.client.request.duration` per request,
 /// the current context injected into the request headers. The span ends when the response body

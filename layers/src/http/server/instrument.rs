@@ -15,15 +15,15 @@ use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
+use crate::common::address::{self, HeadScan};
 use crate::common::limit::{capped, capped_bytes};
 use crate::common::redact::redact_query;
+use crate::common::trust::server_parent;
 use crate::config::Config;
-use crate::http::address::{self, HeadScan};
 use crate::http::method::MethodAttr;
 use crate::http::metrics::Side;
 use crate::http::progress::BodyProgress;
 use crate::http::resolved::Resolved;
-use crate::trust::server_parent;
 
 /// `error.type` when the client went away before the response was complete.
 pub const CANCELLED: &str = "cancelled";

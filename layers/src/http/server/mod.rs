@@ -1,16 +1,14 @@
-//! The server side: [`ServerLayer`] (Tower; HTTP and gRPC) and the [`HttpServerInstrument`] it
-//! drives for plain HTTP requests (gRPC calls go to [`crate::grpc::GrpcInstrument`]).
+//! The HTTP server instrument, [`HttpServerInstrument`], which the protocol-neutral server shell
+//! ([`crate::server::ServerLayer`]) drives for plain HTTP requests. The shell's types are
+//! re-exported here under their HTTP names, for discoverability.
 
-mod call;
 mod instrument;
-mod layer;
-mod service;
 
-pub use crate::future::ResponseFuture;
-pub use call::ServerCall;
+pub use crate::server::{
+    HttpServerLayer, HttpServerService, PeerAddr, PeerFn, Protocol, ResponseFuture, RouteFn,
+    ServerCall, ServerLayer, ServerService,
+};
 pub(crate) use instrument::protocol_version;
 pub use instrument::{
     HttpServerCall, HttpServerInstrument, RequestInfo, RouteSlot, CANCELLED, PANIC,
 };
-pub use layer::{HttpServerLayer, PeerAddr, PeerFn, Protocol, RouteFn, ServerLayer};
-pub use service::{HttpServerService, ServerService};

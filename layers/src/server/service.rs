@@ -6,11 +6,11 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::call::ServerCall;
-use super::instrument::{RequestInfo, RouteSlot};
+use super::future::ResponseFuture;
 use super::layer::ServerLayer;
 use crate::body::{ByteCounter, InstrumentedBody, RequestBodyMode};
-use crate::future::ResponseFuture;
 use crate::grpc::{is_grpc, RpcRequestInfo};
+use crate::http::server::{RequestInfo, RouteSlot};
 
 /// An instrumented server service. See [`ServerLayer`].
 pub struct ServerService<S, M> {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use super::instrument::HttpServerInstrument;
 use super::service::ServerService;
 use crate::body::Passthrough;
 use crate::config::Config;
 use crate::grpc::{GrpcInstrument, RpcSide};
+use crate::http::server::HttpServerInstrument;
 
 /// Reads the matched route template from a request head (framework-specific).
 pub type RouteFn = fn(&http::request::Parts) -> Option<Arc<str>>;
@@ -150,7 +150,7 @@ impl<M> ServerLayer<M> {
     }
 
     /// When the route is unknown at the start of a request, put a
-    /// [`RouteSlot`](super::RouteSlot) in the request extensions for a router further in to fill.
+    /// [`RouteSlot`](crate::http::server::RouteSlot) in the request extensions for a router further in to fill.
     pub fn late_route(mut self, on: bool) -> Self {
         self.late_route = on;
         self

@@ -6,9 +6,9 @@ use bytes::Buf;
 use http::HeaderMap;
 use opentelemetry::Context;
 
-use super::instrument::HttpServerCall;
 use crate::body::{CallObserver, ResponseObserver};
 use crate::grpc::GrpcCall;
+use crate::http::server::HttpServerCall;
 
 /// One request in flight on a server layer: an HTTP call or a gRPC call, picked per request by
 /// the layer's [`Protocol`](super::Protocol).

@@ -1,0 +1,465 @@
+//! [`RpcInstrument`] (per layer) and [`RpcCall`] (per call): the state machine every RPC system
+//! drives.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue, StringValue};
+use opentelemetry_semantic_conventions::attribute as attr;
+use opentelemetry_semantic_conventions::metric as semconv_metric;
+
+use super::method::{KnownRpcMethods, RpcMethod};
+use super::{RpcSide, RpcTarget};
+use crate::common::buckets::{DURATION_BUCKETS, OLD_DURATION_BUCKETS_MS};
+use crate::common::lazy::Lazy;
+use crate::config::Config;
+
+/// The old (pre-1.39) duration metric names, emitted under `rpc/dup`.
+const OLD_RPC_SERVER_DURATION: &str = "rpc.server.duration";
+const OLD_RPC_CLIENT_DURATION: &str = "rpc.client.duration";
+
+/// The RPC duration histograms of one side.
+struct RpcMetrics {
+    duration: Histogram<f64>,
+    old_duration: Option<Histogram<f64>>,
+}
+
+impl RpcMetrics {
+    fn new(meter: &Meter, config: &Config, side: RpcSide) -> RpcMetrics {
+        let (name, old_name, word) = match side {
+            RpcSide::Server => (
+                semconv_metric::RPC_SERVER_CALL_DURATION,
+                OLD_RPC_SERVER_DURATION,
+                "server",
+            ),
+            RpcSide::Client => (
+                semconv_metric::RPC_CLIENT_CALL_DURATION,
+                OLD_RPC_CLIENT_DURATION,
+                "client",
+            ),
+        };
+        RpcMetrics {
+            duration: meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(format!("Duration of RPC calls, {word} side."))
+                .with_boundaries(DURATION_BUCKETS.to_vec())
+                .build(),
+            old_duration: config.semconv.rpc_dup.then(|| {
+                meter
+                    .f64_histogram(old_name)
+                    .with_unit("ms")
+                    .with_description(format!("Duration of RPC calls, {word} side (deprecated)."))
+                    .with_boundaries(OLD_DURATION_BUCKETS_MS.to_vec())
+                    .build()
+            }),
+        }
+    }
+}
+
+/// The methods a server has seen a handler answer, so their names can be used in metrics without
+/// a configured list. Bounded: past the cap, new names stay `_OTHER`.
+struct LearnedMethods {
+    names: std::sync::RwLock<std::collections::HashSet<Box<str>>>,
+}
+
+impl LearnedMethods {
+    const CAP: usize = 4096;
+
+    /// Whether a handler has already proven `method`.
+    fn contains(&self, method: &str) -> bool {
+        self.names.read().is_ok_and(|names| names.contains(method))
+    }
+
+    /// Whether `method` may be reported by name; learns it first when `handler_ran`.
+    fn confirm(&self, method: &str, handler_ran: bool) -> bool {
+        if self.contains(method) || !handler_ran {
+            return self.contains(method);
+        }
+        if let Ok(mut names) = self.names.write() {
+            if names.len() < Self::CAP {
+                names.insert(method.into());
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Per-layer state of one RPC system on one side: the configuration, the known or learned
+/// methods, and the tracer and duration histograms (resolved at the first call).
+pub struct RpcInstrument {
+    system: &'static str,
+    side: RpcSide,
+    config: Config,
+    lazy: Lazy<RpcMetrics>,
+    known: Option<KnownRpcMethods>,
+    /// Methods proven to exist, when no known-method list is configured (servers only).
+    learned: Option<LearnedMethods>,
+}
+
+impl std::fmt::Debug for RpcInstrument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcInstrument")
+            .field("system", &self.system)
+            .field("side", &self.side)
+            .field("known", &self.known)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a system knows when a call starts.
+pub(crate) struct RpcStart {
+    pub(crate) parent: Context,
+    pub(crate) links: Option<Vec<Link>>,
+    /// The method as the caller named it, split as (service, method) when the system has
+    /// services.
+    pub(crate) method: String,
+    pub(crate) method_parts: Option<(String, String)>,
+    /// `server.address` / `server.port` (on client metrics too).
+    pub(crate) target: Option<RpcTarget>,
+    /// The system's own span attributes (peer, ids, metadata): set only when the span records.
+    pub(crate) attributes: Vec<KeyValue>,
+    /// Hook attributes: on the span and on every metric point.
+    pub(crate) extra: Vec<KeyValue>,
+}
+
+/// How a call ended, as the system's status policy decided it.
+#[derive(Debug, Default)]
+pub(crate) struct RpcOutcome {
+    /// `rpc.response.status_code` (the status name, the JSON-RPC error code).
+    pub(crate) status_code: Option<StringValue>,
+    /// `error.type` when the call failed (the span status is then Error).
+    pub(crate) error_type: Option<Cow<'static, str>>,
+    /// The span status description of a failure (empty when the status code says it all).
+    pub(crate) description: Cow<'static, str>,
+    /// A handler answered: proves the method exists (when no known list is configured).
+    pub(crate) handler_ran: bool,
+    /// The system's old names (`rpc/dup`), on the span and on the old metric.
+    pub(crate) dup: Vec<KeyValue>,
+}
+
+impl RpcInstrument {
+    /// An instrument for `system` (`rpc.system.name`) on `side`. A server's known methods come
+    /// from [`Config::known_rpc_methods`]; without them it learns the methods handlers prove.
+    pub fn new(config: &Config, system: &'static str, side: RpcSide) -> RpcInstrument {
+        let build: fn(&Meter, &Config) -> RpcMetrics = match side {
+            RpcSide::Server => |meter, config| RpcMetrics::new(meter, config, RpcSide::Server),
+            RpcSide::Client => |meter, config| RpcMetrics::new(meter, config, RpcSide::Client),
+        };
+        let known = match side {
+            RpcSide::Server => config.known_rpc_methods.clone(),
+            RpcSide::Client => None,
+        };
+        RpcInstrument {
+            system,
+            side,
+            lazy: Lazy::new(config, build),
+            learned: (side == RpcSide::Server && known.is_none()).then(|| LearnedMethods {
+                names: std::sync::RwLock::new(std::collections::HashSet::new()),
+            }),
+            known,
+            config: config.clone(),
+        }
+    }
+
+    /// Use exactly these methods (a server's registry): no learning.
+    pub fn with_known_methods(mut self, known: KnownRpcMethods) -> RpcInstrument {
+        self.known = Some(known);
+        self.learned = None;
+        self
+    }
+
+    /// The side this instrument describes.
+    pub fn side(&self) -> RpcSide {
+        self.side
+    }
+
+    /// `rpc.system.name`.
+    pub fn system(&self) -> &'static str {
+        self.system
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Starts a call: the span (SERVER or CLIENT) under `start.parent`, with the sampler-visible
+    /// attributes at creation and the rest only if it records.
+    pub(crate) fn start(self: &Arc<Self>, start: RpcStart) -> RpcCall {
+        let max = self.config.max_value_length;
+        let parts = start
+            .method_parts
+            .as_ref()
+            .map(|(s, m)| (s.as_str(), m.as_str()));
+        let method = RpcMethod::resolve(&start.method, parts, self.known.as_ref(), max);
+        // Without a known list, a server reports a method by name only once a handler has
+        // proven it: until then the name is client-controlled, so `rpc.method` (set once, at the
+        // end) and the span name (the system's until then) wait for the outcome.
+        let provisional = !method.is_other()
+            && self
+                .learned
+                .as_ref()
+                .is_some_and(|learned| !learned.contains(method.value.as_str()));
+        let mut attributes = Vec::with_capacity(4);
+        attributes.push(KeyValue::new(attr::RPC_SYSTEM_NAME, self.system));
+        if !provisional {
+            attributes.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
+        }
+        if let Some(target) = &start.target {
+            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()));
+            if let Some(port) = target.port {
+                attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+            }
+        }
+        let started = Instant::now();
+        let started_wall = SystemTime::now();
+        let kind = match self.side {
+            RpcSide::Server => SpanKind::Server,
+            RpcSide::Client => SpanKind::Client,
+        };
+        let name = if provisional {
+            Cow::Borrowed(self.system)
+        } else {
+            method.span_name(self.system)
+        };
+        let mut builder = SpanBuilder::from_name(name)
+            .with_kind(kind)
+            .with_start_time(started_wall)
+            .with_attributes(attributes);
+        builder.links = start.links;
+        let mut span = self
+            .lazy
+            .tracer()
+            .build_with_context(builder, &start.parent);
+        let recording = opentelemetry::trace::Span::is_recording(&span);
+        if recording {
+            let mut more = start.attributes;
+            if let Some(original) = &method.original {
+                more.push(KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()));
+            }
+            if self.config.semconv.rpc_dup {
+                #[allow(deprecated)]
+                more.push(KeyValue::new(attr::RPC_SYSTEM, self.system));
+                if !provisional {
+                    method.push_service(&mut more);
+                }
+            }
+            more.extend(start.extra.iter().cloned());
+            opentelemetry::trace::Span::set_attributes(&mut span, more);
+        }
+        let parent = start.parent;
+        let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
+        RpcCall {
+            inst: self.clone(),
+            cx,
+            state: Some(Box::new(RpcState {
+                start: started,
+                start_wall: started_wall,
+                method,
+                provisional,
+                target: start.target,
+                extra: start.extra,
+                recording,
+            })),
+        }
+    }
+}
+
+struct RpcState {
+    start: Instant,
+    start_wall: SystemTime,
+    method: RpcMethod,
+    /// `rpc.method` is not on the span yet: it is decided at the end.
+    provisional: bool,
+    target: Option<RpcTarget>,
+    extra: Vec<KeyValue>,
+    recording: bool,
+}
+
+/// One RPC call in flight: owns its span, its metric attributes and its timing. The system's own
+/// call type ([`GrpcCall`](crate::grpc::GrpcCall), …) decides the outcome and calls
+/// [`RpcCall::finish`]; dropped unfinished, the call ends as `cancelled`.
+pub struct RpcCall {
+    inst: Arc<RpcInstrument>,
+    cx: Context,
+    state: Option<Box<RpcState>>,
+}
+
+impl std::fmt::Debug for RpcCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::body::debug_call(f, "RpcCall", &self.cx, self.state.is_none())
+    }
+}
+
+impl RpcCall {
+    /// A call that records nothing (filtered out): the context still propagates.
+    pub(crate) fn passthrough(inst: Arc<RpcInstrument>, cx: Context) -> RpcCall {
+        RpcCall {
+            inst,
+            cx,
+            state: None,
+        }
+    }
+
+    /// The call's context: its span, or the inbound context when filtered out.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// The instrument that started the call.
+    pub fn instrument(&self) -> &Arc<RpcInstrument> {
+        &self.inst
+    }
+
+    /// Whether the span records (so attributes are worth computing).
+    pub(crate) fn is_recording(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.recording)
+    }
+
+    /// Whether the call is still open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// Time since the call started.
+    pub(crate) fn elapsed(&self) -> Option<Duration> {
+        self.state.as_ref().map(|s| s.start.elapsed())
+    }
+
+    /// Span attributes learned during the call (set only when the span records).
+    pub(crate) fn add_span_attributes(&self, attributes: Vec<KeyValue>) {
+        if self.is_recording() && !attributes.is_empty() {
+            self.cx.span().set_attributes(attributes);
+        }
+    }
+
+    /// Hook attributes learned from the response: on the span and on the metric points.
+    pub(crate) fn add_extra(&mut self, hooked: Vec<KeyValue>) {
+        if hooked.is_empty() {
+            return;
+        }
+        self.add_span_attributes(hooked.clone());
+        if let Some(state) = self.state.as_mut() {
+            state.extra.extend(hooked);
+        }
+    }
+
+    /// Ends the call with `outcome`: span status and attributes, then the duration metrics.
+    pub(crate) fn finish(&mut self, outcome: RpcOutcome) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let elapsed = state.start.elapsed();
+        let inst = &self.inst;
+        let method = inst.decided_method(&state, outcome.handler_ran);
+        let span = self.cx.span();
+        if state.recording {
+            let mut end = Vec::with_capacity(6);
+            if state.provisional {
+                // Set once: every key appears once on a span (the SDK appends, never replaces).
+                span.update_name(method.span_name(inst.system));
+                end.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
+                if let Some(original) = &method.original {
+                    end.push(KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()));
+                }
+                if inst.config.semconv.rpc_dup {
+                    method.push_service(&mut end);
+                }
+            }
+            if let Some(code) = &outcome.status_code {
+                end.push(KeyValue::new(attr::RPC_RESPONSE_STATUS_CODE, code.clone()));
+            }
+            if inst.config.semconv.rpc_dup {
+                end.extend(outcome.dup.iter().cloned());
+            }
+            if let Some(e) = &outcome.error_type {
+                end.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
+            }
+            span.set_attributes(end);
+            if outcome.error_type.is_some() {
+                span.set_status(Status::error(outcome.description.clone()));
+            }
+        }
+        span.end_with_timestamp(state.start_wall + elapsed);
+        inst.record(&state, &method, &outcome, elapsed);
+    }
+}
+
+impl RpcInstrument {
+    /// The method as the metrics may name it: a server without a known list keeps a name only
+    /// once a handler has proven it.
+    fn decided_method(&self, state: &RpcState, handler_ran: bool) -> RpcMethod {
+        let unknown_now = self.side == RpcSide::Server
+            && !state.method.is_other()
+            && self
+                .learned
+                .as_ref()
+                .is_some_and(|learned| !learned.confirm(state.method.value.as_str(), handler_ran));
+        if unknown_now {
+            RpcMethod::other(state.method.value.as_str(), self.config.max_value_length)
+        } else {
+            state.method.clone()
+        }
+    }
+
+    fn record(
+        &self,
+        state: &RpcState,
+        method: &RpcMethod,
+        outcome: &RpcOutcome,
+        elapsed: Duration,
+    ) {
+        let metrics = self.lazy.metrics();
+        let mut attrs = Vec::with_capacity(7 + state.extra.len());
+        attrs.push(KeyValue::new(attr::RPC_SYSTEM_NAME, self.system));
+        attrs.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
+        if let Some(code) = &outcome.status_code {
+            attrs.push(KeyValue::new(attr::RPC_RESPONSE_STATUS_CODE, code.clone()));
+        }
+        if let Some(e) = &outcome.error_type {
+            attrs.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
+        }
+        if self.side == RpcSide::Client {
+            if let Some(target) = &state.target {
+                attrs.push(KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()));
+                if let Some(port) = target.port {
+                    attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+                }
+            }
+        }
+        attrs.extend(state.extra.iter().cloned());
+        metrics.duration.record(elapsed.as_secs_f64(), &attrs);
+
+        if let Some(old) = &metrics.old_duration {
+            #[allow(deprecated)]
+            let mut old_attrs = vec![KeyValue::new(attr::RPC_SYSTEM, self.system)];
+            old_attrs.extend(outcome.dup.iter().cloned());
+            if !method.is_other() {
+                method.push_service(&mut old_attrs);
+                old_attrs.push(KeyValue::new(attr::RPC_METHOD, method.short()));
+            }
+            old.record(elapsed.as_secs_f64() * 1000.0, &old_attrs);
+        }
+    }
+}
+
+impl Drop for RpcCall {
+    fn drop(&mut self) {
+        if self.state.is_some() {
+            let error = if std::thread::panicking() {
+                super::PANIC
+            } else {
+                super::CANCELLED
+            };
+            self.finish(RpcOutcome {
+                error_type: Some(Cow::Borrowed(error)),
+                ..RpcOutcome::default()
+            });
+        }
+    }
+}
