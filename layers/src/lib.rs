@@ -7,6 +7,9 @@ pub mod config;
 mod error;
 pub mod grpc;
 pub mod http;
+#[cfg(feature = "jsonrpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jsonrpc")))]
+pub mod jsonrpc;
 pub mod propagation;
 pub mod rpc;
 pub mod server;

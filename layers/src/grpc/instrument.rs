@@ -402,12 +402,14 @@ impl GrpcCall {
         let handler_ran = state.grpc_response && (code == status::OK || state.response_bytes > 0);
         #[allow(deprecated)]
         let dup = vec![KeyValue::new(attr::RPC_GRPC_STATUS_CODE, i64::from(code))];
+        let dup_metric = dup.clone();
         self.rpc.finish(RpcOutcome {
             status_code: Some(StringValue::from(name)),
             error_type: is_error.then(|| error_type.unwrap_or(Cow::Borrowed(name))),
             description: Cow::Borrowed(""),
             handler_ran,
-            dup,
+            dup_span: dup,
+            dup_metric,
         });
     }
 }

@@ -138,8 +138,10 @@ pub(crate) struct RpcOutcome {
     pub(crate) description: Cow<'static, str>,
     /// A handler answered: proves the method exists (when no known list is configured).
     pub(crate) handler_ran: bool,
-    /// The system's old names (`rpc/dup`), on the span and on the old metric.
-    pub(crate) dup: Vec<KeyValue>,
+    /// The system's old names (`rpc/dup`) for the span.
+    pub(crate) dup_span: Vec<KeyValue>,
+    /// The system's old names (`rpc/dup`) for the old duration metric (bounded values only).
+    pub(crate) dup_metric: Vec<KeyValue>,
 }
 
 impl RpcInstrument {
@@ -375,7 +377,7 @@ impl RpcCall {
                 end.push(KeyValue::new(attr::RPC_RESPONSE_STATUS_CODE, code.clone()));
             }
             if inst.config.semconv.rpc_dup {
-                end.extend(outcome.dup.iter().cloned());
+                end.extend(outcome.dup_span.iter().cloned());
             }
             if let Some(e) = &outcome.error_type {
                 end.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
@@ -438,7 +440,7 @@ impl RpcInstrument {
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]
             let mut old_attrs = vec![KeyValue::new(attr::RPC_SYSTEM, self.system)];
-            old_attrs.extend(outcome.dup.iter().cloned());
+            old_attrs.extend(outcome.dup_metric.iter().cloned());
             if !method.is_other() {
                 method.push_service(&mut old_attrs);
                 old_attrs.push(KeyValue::new(attr::RPC_METHOD, method.short()));

@@ -69,6 +69,7 @@ pub struct ServerLayer<M = Passthrough> {
     pub(crate) peer: PeerFn,
     pub(crate) late_route: bool,
     pub(crate) secure: bool,
+    pub(crate) expose_context: bool,
     _mode: PhantomData<fn() -> M>,
 }
 
@@ -84,6 +85,7 @@ impl<M> Clone for ServerLayer<M> {
             peer: self.peer,
             late_route: self.late_route,
             secure: self.secure,
+            expose_context: self.expose_context,
             _mode: PhantomData,
         }
     }
@@ -130,6 +132,7 @@ impl ServerLayer {
             peer: peer_from_extension,
             late_route: false,
             secure: false,
+            expose_context: false,
             _mode: PhantomData,
         }
     }
@@ -163,6 +166,15 @@ impl<M> ServerLayer<M> {
         self
     }
 
+    /// Put the request's context in its extensions as a
+    /// [`TransportContext`](super::TransportContext), for instruments further in that cannot see
+    /// the request (JSON-RPC middleware; messages on a WebSocket connection). Off by default: it
+    /// costs an allocation per request.
+    pub fn expose_context(mut self, on: bool) -> Self {
+        self.expose_context = on;
+        self
+    }
+
     /// Hand the inner service the request body through another [`RequestBodyMode`](crate::body::RequestBodyMode).
     pub fn body_mode<M2>(self) -> ServerLayer<M2> {
         ServerLayer {
@@ -172,6 +184,7 @@ impl<M> ServerLayer<M> {
             peer: self.peer,
             late_route: self.late_route,
             secure: self.secure,
+            expose_context: self.expose_context,
             _mode: PhantomData,
         }
     }

@@ -129,6 +129,14 @@ where
         }
 
         let (call, counter) = self.start::<B>(&mut parts);
+        if self.layer.expose_context {
+            if let Some(call) = &call {
+                parts.extensions.insert(super::TransportContext {
+                    cx: crate::body::CallObserver::context(call).clone(),
+                    upgraded: is_websocket_upgrade(&parts.headers),
+                });
+            }
+        }
         let req = Request::from_parts(parts, M::wrap(body, counter));
         let future = match &call {
             Some(call) => {
@@ -139,4 +147,13 @@ where
         };
         ResponseFuture::new(future, call)
     }
+}
+
+/// Whether a request asks to become a WebSocket (HTTP/1.1 `Upgrade: websocket`, or an HTTP/2
+/// extended CONNECT with `:protocol websocket`, which `http` exposes as an extension).
+fn is_websocket_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }
