@@ -13,6 +13,7 @@ pub mod axum_harness;
 pub mod client;
 pub mod grpc_harness;
 pub mod hyper_harness;
+pub mod jsonrpc_harness;
 pub mod otlp_receiver;
 pub mod scenarios;
 pub mod telemetry;

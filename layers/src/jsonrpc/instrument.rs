@@ -12,7 +12,9 @@ use super::attributes::{JSONRPC, VERSION_2};
 use super::meta;
 use crate::common::limit::capped;
 use crate::config::{Config, PublicEndpoint};
-use crate::rpc::{KnownRpcMethods, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget};
+use crate::rpc::{
+    KnownRpcMethods, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget,
+};
 
 pub use crate::server::TransportContext;
 

@@ -31,7 +31,11 @@ pub(crate) fn meta_of(params: &str) -> Option<Map<String, Value>> {
 
 /// The context `_meta` carries, extracted with the strict W3C propagators.
 pub(crate) fn extract(meta: &Map<String, Value>) -> Context {
-    TextMapPropagator::extract_with_context(&Propagator::w3c(), &Context::new(), &MetaExtractor(meta))
+    TextMapPropagator::extract_with_context(
+        &Propagator::w3c(),
+        &Context::new(),
+        &MetaExtractor(meta),
+    )
 }
 
 struct MetaExtractor<'a>(&'a Map<String, Value>);
@@ -61,9 +65,7 @@ pub fn inject_meta(cx: &Context, params: &mut Value) -> bool {
     let Value::Object(map) = params else {
         return false;
     };
-    let meta = map
-        .entry(META)
-        .or_insert_with(|| Value::Object(Map::new()));
+    let meta = map.entry(META).or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(meta) = meta else {
         return false;
     };
@@ -74,7 +76,9 @@ pub fn inject_meta(cx: &Context, params: &mut Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -85,7 +89,10 @@ mod tests {
         let cx = extract(&meta);
         let sc = cx.span().span_context().clone();
         assert!(sc.is_valid() && sc.is_remote() && sc.is_sampled());
-        assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         assert!(meta_of(r#"[1,2,"_meta"]"#).is_none());
         assert!(meta_of(r#"{"a":1}"#).is_none());
         assert!(meta_of(r#"{"_meta":"not an object"}"#).is_none());
