@@ -15,6 +15,7 @@ pub mod grpc_harness;
 pub mod hyper_harness;
 pub mod jsonrpc_harness;
 pub mod otlp_receiver;
+pub mod python;
 pub mod scenarios;
 pub mod telemetry;
 
