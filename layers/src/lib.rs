@@ -16,6 +16,7 @@ pub mod server;
 #[cfg(feature = "setup")]
 #[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
 pub mod setup;
+pub mod tarpc;
 
 pub use config::{Config, KnownMethods, SemconvMode, SpanNameInput};
 pub use error::ConfigError;

@@ -175,6 +175,14 @@ impl RpcInstrument {
         self
     }
 
+    /// The system's methods form a closed set (a request for another method cannot even be
+    /// decoded): every name is reported as is, nothing is learned.
+    pub fn with_closed_methods(mut self) -> RpcInstrument {
+        self.known = None;
+        self.learned = None;
+        self
+    }
+
     /// The side this instrument describes.
     pub fn side(&self) -> RpcSide {
         self.side

@@ -1,0 +1,265 @@
+//! tarpc on the RPC core: `rpc.system.name = "tarpc"`, the generated method name, tarpc's
+//! per-request trace context mapped to OpenTelemetry without loss, deadlines and cancellation
+//! as their own `error.type`, server errors by kind.
+//!
+//! Framework-free: `towerlight-tarpc` translates tarpc's types into [`WireContext`] and the
+//! outcomes into [`TarpcCall`]'s methods. tarpc reads and writes its trace context through its
+//! own pinned `tracing-opentelemetry` bridge; whenever that version differs from the
+//! application's, tarpc makes up span ids (random server-side, a phantom parent client-side).
+//! Mapping the ids at the transport instead keeps the caller's real span as the parent.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::Context;
+
+use crate::config::Config;
+use crate::rpc::{
+    deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget,
+};
+
+/// `rpc.system.name` for tarpc (a custom value: the enum is open).
+const TARPC: &str = "tarpc";
+/// `error.type` when the call's deadline passed.
+pub const DEADLINE_EXCEEDED: &str = "deadline_exceeded";
+
+/// tarpc's trace context as it travels in every request: a 128-bit trace id (0 = none), a
+/// 64-bit span id and the sampled bit. No `tracestate`, no baggage (tarpc has no room for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WireContext {
+    /// The trace id; 0 when the caller had no trace (a client without OpenTelemetry).
+    pub trace_id: u128,
+    /// The caller's span id.
+    pub span_id: u64,
+    /// The caller sampled the trace.
+    pub sampled: bool,
+}
+
+impl WireContext {
+    /// The OpenTelemetry parent this context stands for: a remote span context, or nothing
+    /// when the trace id or span id is 0.
+    pub fn to_parent(self) -> Context {
+        let sc = SpanContext::new(
+            TraceId::from(self.trace_id),
+            SpanId::from(self.span_id),
+            if self.sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            },
+            true,
+            TraceState::default(),
+        );
+        if sc.is_valid() {
+            Context::new().with_remote_span_context(sc)
+        } else {
+            Context::new()
+        }
+    }
+
+    /// The context to send for the span in `cx` (all zeros when there is none).
+    pub fn of(cx: &Context) -> WireContext {
+        let span = cx.span();
+        let sc = span.span_context();
+        if !sc.is_valid() {
+            return WireContext::default();
+        }
+        WireContext {
+            trace_id: u128::from_be_bytes(sc.trace_id().to_bytes()),
+            span_id: u64::from_be_bytes(sc.span_id().to_bytes()),
+            sampled: sc.is_sampled(),
+        }
+    }
+}
+
+/// `Service/method` from tarpc's generated request name `Service.method` (the shape of the
+/// conventions' fully-qualified `rpc.method`), with its parts.
+pub fn method_name(generated: &str) -> (String, Option<(String, String)>) {
+    match generated.split_once('.') {
+        Some((service, method)) if !service.is_empty() && !method.is_empty() => (
+            format!("{service}/{method}"),
+            Some((service.to_owned(), method.to_owned())),
+        ),
+        _ => (generated.to_owned(), None),
+    }
+}
+
+/// Per-layer state of the tarpc instrument for one side.
+#[derive(Debug)]
+pub struct TarpcInstrument {
+    rpc: Arc<RpcInstrument>,
+}
+
+impl TarpcInstrument {
+    /// An instrument for `side`. tarpc's methods form a closed, generated set (an unknown method
+    /// does not deserialize), so every name is reported as is.
+    pub fn new(config: &Config, side: RpcSide) -> TarpcInstrument {
+        TarpcInstrument {
+            rpc: Arc::new(RpcInstrument::new(config, TARPC, side).with_closed_methods()),
+        }
+    }
+
+    /// A server call: its parent is the caller's span from `wire` (none for trace id 0).
+    pub fn start_server(
+        &self,
+        wire: WireContext,
+        method: &str,
+        deadline: Option<Duration>,
+    ) -> TarpcCall {
+        self.start(wire.to_parent(), method, deadline, None)
+    }
+
+    /// A client call under the current context; send [`TarpcCall::wire`] as the request's
+    /// trace context.
+    pub fn start_client(
+        &self,
+        method: &str,
+        deadline: Option<Duration>,
+        target: Option<RpcTarget>,
+    ) -> TarpcCall {
+        self.start(Context::current(), method, deadline, target)
+    }
+
+    fn start(
+        &self,
+        parent: Context,
+        method: &str,
+        deadline: Option<Duration>,
+        target: Option<RpcTarget>,
+    ) -> TarpcCall {
+        let (method, method_parts) = method_name(method);
+        let rpc = self.rpc.start(RpcStart {
+            parent,
+            links: None,
+            method,
+            method_parts,
+            target,
+            attributes: Vec::new(),
+            extra: Vec::new(),
+        });
+        TarpcCall {
+            rpc,
+            deadline: deadline.map(|d| Instant::now() + d),
+        }
+    }
+}
+
+/// One tarpc call in flight; dropped unfinished it is `cancelled` (or `deadline_exceeded` once
+/// its deadline has passed).
+#[derive(Debug)]
+pub struct TarpcCall {
+    rpc: RpcCall,
+    deadline: Option<Instant>,
+}
+
+impl TarpcCall {
+    /// The call's context: current while the handler runs.
+    pub fn context(&self) -> &Context {
+        self.rpc.context()
+    }
+
+    /// The trace context to put on the wire for this call.
+    pub fn wire(&self) -> WireContext {
+        WireContext::of(self.rpc.context())
+    }
+
+    /// The handler answered.
+    pub fn end_ok(mut self) {
+        self.rpc.finish(RpcOutcome {
+            handler_ran: true,
+            ..RpcOutcome::default()
+        });
+    }
+
+    /// The call failed with a bounded `error_type` (a `ServerError` kind such as `InvalidInput`,
+    /// or the client's `shutdown`, `send`, `channel`…); past the deadline it is
+    /// `deadline_exceeded` whatever the transport said.
+    pub fn end_with_error(mut self, error_type: impl Into<Cow<'static, str>>) {
+        let error_type = if self.past_deadline() {
+            Cow::Borrowed(DEADLINE_EXCEEDED)
+        } else {
+            error_type.into()
+        };
+        self.rpc.finish(RpcOutcome {
+            error_type: Some(error_type),
+            ..RpcOutcome::default()
+        });
+    }
+
+    /// The caller cancelled the call.
+    pub fn end_cancelled(self) {
+        self.end_with_error(crate::rpc::CANCELLED);
+    }
+
+    fn past_deadline(&self) -> bool {
+        match (self.deadline, self.rpc.elapsed()) {
+            (Some(deadline), Some(elapsed)) => {
+                let total = deadline.saturating_duration_since(Instant::now()) + elapsed;
+                deadline_reached(elapsed, total)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Drop for TarpcCall {
+    fn drop(&mut self) {
+        if self.rpc.is_open() {
+            let error = if std::thread::panicking() {
+                crate::rpc::PANIC
+            } else if self.past_deadline() {
+                DEADLINE_EXCEEDED
+            } else {
+                crate::rpc::CANCELLED
+            };
+            self.rpc.finish(RpcOutcome {
+                error_type: Some(Cow::Borrowed(error)),
+                ..RpcOutcome::default()
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_become_service_slash_method() {
+        assert_eq!(
+            method_name("World.hello"),
+            (
+                "World/hello".to_owned(),
+                Some(("World".to_owned(), "hello".to_owned()))
+            )
+        );
+        assert_eq!(method_name("odd"), ("odd".to_owned(), None));
+    }
+
+    #[test]
+    fn wire_contexts_map_both_ways_and_zero_is_no_parent() {
+        assert!(!WireContext::default()
+            .to_parent()
+            .span()
+            .span_context()
+            .is_valid());
+        let wire = WireContext {
+            trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+            span_id: 0x00f0_67aa_0ba9_02b7,
+            sampled: true,
+        };
+        let parent = wire.to_parent();
+        let sc = parent.span().span_context().clone();
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(sc.is_sampled() && sc.is_remote());
+        assert_eq!(WireContext::of(&parent), wire);
+        let no_span = WireContext { span_id: 0, ..wire };
+        assert!(!no_span.to_parent().span().span_context().is_valid());
+    }
+}
