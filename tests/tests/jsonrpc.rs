@@ -315,3 +315,25 @@ async fn hostile_input_stays_bounded() {
     // `add` answered and `add` with bad params, and one `_OTHER` series for 10 000 names.
     assert_eq!(methods, vec!["_OTHER", "add", "add"]);
 }
+
+/// `rpc/dup` adds the pre-1.39 names for dashboards in transition.
+#[tokio::test(flavor = "current_thread")]
+async fn rpc_dup_adds_the_old_names() {
+    let t = Telemetry::new();
+    let server = serve_jsonrpc(t.config().semconv(towerlight::SemconvMode::parse("rpc/dup"))).await;
+    let response = post(&server.http_url(), r#"{"jsonrpc":"2.0","id":4,"method":"fail"}"#).await;
+    assert_eq!(response["error"]["code"], -32001);
+    let servers = t.wait_spans(SpanKind::Server, 2).await;
+    let a = attrs(find(&servers, SpanKind::Server, "fail"));
+    assert_eq!(a["rpc.system"], s("jsonrpc"));
+    assert_eq!(a["rpc.jsonrpc.version"], s("2.0"));
+    assert_eq!(a["rpc.jsonrpc.request_id"], s("4"));
+    assert_eq!(a["rpc.jsonrpc.error_code"], Value::I64(-32001));
+    assert_eq!(a["rpc.jsonrpc.error_message"], s("out of stock"));
+    assert_eq!(a["rpc.response.status_code"], s("-32001"));
+    let old = t.metrics().histogram("rpc.server.duration");
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].attributes["rpc.method"], s("fail"));
+    assert_eq!(old[0].attributes["rpc.jsonrpc.error_code"], Value::I64(-32001));
+    assert!(!old[0].attributes.contains_key("rpc.jsonrpc.error_message"));
+}
