@@ -1,0 +1,145 @@
+//! Per-call overhead of the JSON-RPC and tarpc instrumentation, in process: a jsonrpsee call
+//! through the server's Tower service (HTTP request in, JSON out) bare and behind towerlight's
+//! HTTP layer + RPC middleware; a tarpc call over an in-memory channel transport, bare and with
+//! towerlight's client stub/transport and server transport/executor.
+//!
+//! `cargo bench -p towerlight-benches --bench rpc`
+
+use criterion::{criterion_group, Criterion};
+use futures_util::StreamExt;
+use jsonrpsee::core::middleware::RpcServiceBuilder;
+use jsonrpsee::server::{stop_channel, HttpBody, Server};
+use jsonrpsee::RpcModule;
+use opentelemetry_sdk::trace::Sampler;
+use tarpc::server::{BaseChannel, Channel};
+use tarpc::{client, context};
+use tower::ServiceExt;
+use towerlight::{Config, Propagator};
+use towerlight_benches::{meter_provider, tracer_provider};
+
+const GROUP: &str = "rpc";
+
+fn config() -> Config {
+    Config::new()
+        .tracer_provider(tracer_provider(Sampler::AlwaysOn))
+        .meter_provider(meter_provider())
+        .propagator(Propagator::w3c())
+}
+
+fn module() -> RpcModule<()> {
+    let mut module = RpcModule::new(());
+    module
+        .register_method("add", |params, _, _| {
+            let (a, b): (i64, i64) = params.parse()?;
+            Ok::<_, jsonrpsee::types::ErrorObjectOwned>(a + b)
+        })
+        .unwrap();
+    module
+}
+
+fn jsonrpc_request() -> http::Request<HttpBody> {
+    http::Request::post("/")
+        .header("content-type", "application/json")
+        .body(HttpBody::from(r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#.to_owned()))
+        .unwrap()
+}
+
+#[tarpc::service]
+trait World {
+    async fn add(a: i64, b: i64) -> i64;
+}
+
+#[derive(Clone)]
+struct Adder;
+
+impl World for Adder {
+    async fn add(self, _: context::Context, a: i64, b: i64) -> i64 {
+        a + b
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group(GROUP);
+
+    // jsonrpsee: the server's Tower service, bare and instrumented.
+    let (stop, _handle) = stop_channel();
+    let bare = Server::builder()
+        .to_service_builder()
+        .build(module(), stop.clone());
+    let config = config();
+    let traced = Server::builder()
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(towerlight::ServerLayer::with_config(config.clone()).expose_context(true)),
+        )
+        .set_rpc_middleware(RpcServiceBuilder::new().layer(
+            towerlight_jsonrpsee::ServerLayer::for_methods(config.clone(), module()),
+        ))
+        .to_service_builder()
+        .build(module(), stop);
+    group.bench_function("jsonrpsee bare", |b| {
+        b.to_async(&rt).iter(|| async {
+            let res = bare.clone().oneshot(jsonrpc_request()).await.unwrap();
+            std::hint::black_box(http_body_util::BodyExt::collect(res.into_body()).await.ok());
+        })
+    });
+    group.bench_function("jsonrpsee instrumented", |b| {
+        b.to_async(&rt).iter(|| async {
+            let res = traced.clone().oneshot(jsonrpc_request()).await.unwrap();
+            std::hint::black_box(http_body_util::BodyExt::collect(res.into_body()).await.ok());
+        })
+    });
+
+    // tarpc: one call over an in-memory transport, bare and instrumented (both sides).
+    let bare_client = rt.block_on(async {
+        let (client_t, server_t) = tarpc::transport::channel::unbounded();
+        tokio::spawn(BaseChannel::with_defaults(server_t).execute(Adder.serve()).for_each(
+            |f| async {
+                tokio::spawn(f);
+            },
+        ));
+        WorldClient::new(client::Config::default(), client_t).spawn()
+    });
+    let traced_client = rt.block_on(async {
+        let (client_t, server_t) = tarpc::transport::channel::unbounded();
+        let server = towerlight_tarpc::ServerTracing::new(config.clone());
+        let server_t = server.transport(server_t);
+        let in_flight = server_t.in_flight();
+        tokio::spawn(
+            towerlight_tarpc::execute(BaseChannel::with_defaults(server_t), Adder.serve(), in_flight)
+                .for_each(|f| async {
+                    tokio::spawn(f);
+                }),
+        );
+        let tracing = towerlight_tarpc::ClientTracing::new(config.clone());
+        let channel = client::new(client::Config::default(), tracing.transport(client_t)).spawn();
+        WorldClient::from(tracing.stub(channel))
+    });
+    group.bench_function("tarpc bare", |b| {
+        b.to_async(&rt)
+            .iter(|| async { std::hint::black_box(bare_client.add(context::current(), 1, 2).await.unwrap()) })
+    });
+    group.bench_function("tarpc instrumented", |b| {
+        b.to_async(&rt)
+            .iter(|| async { std::hint::black_box(traced_client.add(context::current(), 1, 2).await.unwrap()) })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = towerlight_benches::criterion_config();
+    targets = bench
+}
+
+fn main() {
+    benches();
+    towerlight_benches::finish_run(&[
+        (GROUP, "jsonrpsee bare", &["jsonrpsee instrumented"]),
+        (GROUP, "tarpc bare", &["tarpc instrumented"]),
+    ]);
+}
