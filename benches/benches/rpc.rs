@@ -40,7 +40,9 @@ fn module() -> RpcModule<()> {
 fn jsonrpc_request() -> http::Request<HttpBody> {
     http::Request::post("/")
         .header("content-type", "application/json")
-        .body(HttpBody::from(r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#.to_owned()))
+        .body(HttpBody::from(
+            r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#.to_owned(),
+        ))
         .unwrap()
 }
 
@@ -97,11 +99,13 @@ fn bench(c: &mut Criterion) {
     // tarpc: one call over an in-memory transport, bare and instrumented (both sides).
     let bare_client = rt.block_on(async {
         let (client_t, server_t) = tarpc::transport::channel::unbounded();
-        tokio::spawn(BaseChannel::with_defaults(server_t).execute(Adder.serve()).for_each(
-            |f| async {
-                tokio::spawn(f);
-            },
-        ));
+        tokio::spawn(
+            BaseChannel::with_defaults(server_t)
+                .execute(Adder.serve())
+                .for_each(|f| async {
+                    tokio::spawn(f);
+                }),
+        );
         WorldClient::new(client::Config::default(), client_t).spawn()
     });
     let traced_client = rt.block_on(async {
@@ -110,22 +114,28 @@ fn bench(c: &mut Criterion) {
         let server_t = server.transport(server_t);
         let in_flight = server_t.in_flight();
         tokio::spawn(
-            towerlight_tarpc::execute(BaseChannel::with_defaults(server_t), Adder.serve(), in_flight)
-                .for_each(|f| async {
-                    tokio::spawn(f);
-                }),
+            towerlight_tarpc::execute(
+                BaseChannel::with_defaults(server_t),
+                Adder.serve(),
+                in_flight,
+            )
+            .for_each(|f| async {
+                tokio::spawn(f);
+            }),
         );
         let tracing = towerlight_tarpc::ClientTracing::new(config.clone());
         let channel = client::new(client::Config::default(), tracing.transport(client_t)).spawn();
         WorldClient::from(tracing.stub(channel))
     });
     group.bench_function("tarpc bare", |b| {
-        b.to_async(&rt)
-            .iter(|| async { std::hint::black_box(bare_client.add(context::current(), 1, 2).await.unwrap()) })
+        b.to_async(&rt).iter(|| async {
+            std::hint::black_box(bare_client.add(context::current(), 1, 2).await.unwrap())
+        })
     });
     group.bench_function("tarpc instrumented", |b| {
-        b.to_async(&rt)
-            .iter(|| async { std::hint::black_box(traced_client.add(context::current(), 1, 2).await.unwrap()) })
+        b.to_async(&rt).iter(|| async {
+            std::hint::black_box(traced_client.add(context::current(), 1, 2).await.unwrap())
+        })
     });
     group.finish();
 }

@@ -1,5 +1,5 @@
-//! The inventory service (Tonic): reserves stock for an order — charging it with the billing
-//! service over HTTP — and streams stock levels.
+//! The inventory service (Tonic): reserves stock for an order — charging it through the pricing
+//! service over JSON-RPC — and streams stock levels.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -10,23 +10,22 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use towerlight::Config;
 
+use crate::pricing::{Charge, ChargeError};
 use crate::proto::inventory_server::{Inventory, InventoryServer};
 use crate::proto::{ReserveReply, ReserveRequest, StockLevel, WatchRequest};
 
-/// The service: an instrumented HTTP client to billing.
+/// The service: a JSON-RPC client to pricing.
 #[derive(Clone)]
 pub struct InventoryService {
-    billing: String,
-    http: reqwest_middleware::ClientWithMiddleware,
+    pricing: Charge,
 }
 
 impl InventoryService {
-    /// A service that charges orders at `billing` (an untraced client: see [`start`] for the
-    /// instrumented one).
-    pub fn new(billing: impl Into<String>) -> InventoryService {
+    /// A service that charges orders through the pricing service at `pricing` (an untraced
+    /// client: see [`start`] for the instrumented one).
+    pub fn new(pricing: &str) -> InventoryService {
         InventoryService {
-            billing: billing.into(),
-            http: reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).build(),
+            pricing: crate::pricing::client(pricing, None),
         }
     }
 }
@@ -43,24 +42,12 @@ impl Inventory for InventoryService {
         if req.items == 0 {
             return Err(Status::invalid_argument("an order needs at least one item"));
         }
-        let url = format!(
-            "{}/charge/{}?items={}",
-            self.billing, req.order_id, req.items
-        );
-        let response = self
-            .http
-            .post(url)
-            .send()
+        let receipt = (self.pricing)(req.order_id.clone(), req.items)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        let status = response.status();
-        let receipt = response
-            .text()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        if status == reqwest::StatusCode::PAYMENT_REQUIRED {
-            return Err(Status::failed_precondition(receipt));
-        }
+            .map_err(|e| match e {
+                ChargeError::Refused(receipt) => Status::failed_precondition(receipt),
+                ChargeError::Unavailable(why) => Status::unavailable(why),
+            })?;
         Ok(Response::new(ReserveReply {
             reservation: format!("rsv-{}", req.order_id),
             receipt,
@@ -93,16 +80,13 @@ impl Inventory for InventoryService {
     }
 }
 
-/// Starts the inventory gRPC server on `127.0.0.1:0`, calling billing at `billing`.
-pub async fn start(config: Config, billing: String) -> std::io::Result<SocketAddr> {
+/// Starts the inventory gRPC server on `127.0.0.1:0`, charging through pricing at `pricing`.
+pub async fn start(config: Config, pricing: String) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(towerlight_reqwest::OtelMiddleware::with_config(
-            config.clone(),
-        ))
-        .build();
-    let service = InventoryService { billing, http };
+    let service = InventoryService {
+        pricing: crate::pricing::client(&pricing, Some(config.clone())),
+    };
     tokio::spawn(async move {
         let result = tonic::transport::Server::builder()
             .layer(towerlight_tonic::server_with(config))

@@ -320,8 +320,16 @@ async fn hostile_input_stays_bounded() {
 #[tokio::test(flavor = "current_thread")]
 async fn rpc_dup_adds_the_old_names() {
     let t = Telemetry::new();
-    let server = serve_jsonrpc(t.config().semconv(towerlight::SemconvMode::parse("rpc/dup"))).await;
-    let response = post(&server.http_url(), r#"{"jsonrpc":"2.0","id":4,"method":"fail"}"#).await;
+    let server = serve_jsonrpc(
+        t.config()
+            .semconv(towerlight::SemconvMode::parse("rpc/dup")),
+    )
+    .await;
+    let response = post(
+        &server.http_url(),
+        r#"{"jsonrpc":"2.0","id":4,"method":"fail"}"#,
+    )
+    .await;
     assert_eq!(response["error"]["code"], -32001);
     let servers = t.wait_spans(SpanKind::Server, 2).await;
     let a = attrs(find(&servers, SpanKind::Server, "fail"));
@@ -334,6 +342,9 @@ async fn rpc_dup_adds_the_old_names() {
     let old = t.metrics().histogram("rpc.server.duration");
     assert_eq!(old.len(), 1);
     assert_eq!(old[0].attributes["rpc.method"], s("fail"));
-    assert_eq!(old[0].attributes["rpc.jsonrpc.error_code"], Value::I64(-32001));
+    assert_eq!(
+        old[0].attributes["rpc.jsonrpc.error_code"],
+        Value::I64(-32001)
+    );
     assert!(!old[0].attributes.contains_key("rpc.jsonrpc.error_message"));
 }

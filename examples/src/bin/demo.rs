@@ -1,6 +1,7 @@
-//! The towerlight demo: three services in one process on loopback — a storefront (Axum), an
-//! inventory service (Tonic gRPC) and a billing service (Actix-web) — that call each other, so
-//! one trace crosses all three frameworks. It drives some traffic through them (successes, an
+//! The towerlight demo: five services in one process on loopback — a storefront (Axum), an
+//! inventory service (Tonic gRPC), a pricing service (JSON-RPC, jsonrpsee), a ledger (tarpc)
+//! and a billing service (Actix-web) — that call each other in that order, so one trace crosses
+//! all five. It drives some traffic through them (successes, an
 //! error path across all three, a gRPC stream, an unmatched route) and prints what towerlight
 //! saw: every trace as a tree, log lines with their trace ids, and a request summary at exit.
 //! No collector needed.
@@ -13,7 +14,7 @@
 use std::net::SocketAddr;
 
 use towerlight::setup::{Exporter, Setup};
-use towerlight_examples::{billing, inventory, storefront};
+use towerlight_examples::{billing, inventory, ledger, pricing, storefront};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,8 +34,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = telemetry.config().opt_in_metrics(true);
 
     let billing = billing::start(config.clone(), telemetry.prometheus_registry().cloned());
-    let inventory_addr =
-        inventory::start(config.clone(), format!("http://{}", billing.addr)).await?;
+    let ledger_addr = ledger::start(config.clone(), format!("http://{}", billing.addr)).await?;
+    let ledger_client = ledger::client(ledger_addr, config.clone()).await?;
+    let (pricing_addr, pricing_server) = pricing::start(config.clone(), ledger_client).await?;
+    let inventory_addr = inventory::start(config.clone(), format!("http://{pricing_addr}")).await?;
     let inventory = storefront::inventory_client(inventory_addr, config.clone()).await?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -54,6 +57,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  storefront (Axum)  {base}   try {base}/api/users/7, {base}/api/stock/widget");
         println!("                     POST {base}/api/orders with {{\"id\":\"o-9\",\"items\":3}}");
         println!("  inventory  (Tonic) http://{inventory_addr}   towerlight.demo.v1.Inventory");
+        println!("  pricing    (JSON-RPC) http://{pricing_addr}   charge(order, items)");
+        println!("  ledger     (tarpc) {ledger_addr}   Ledger.charge");
         println!("  billing    (Actix) http://{}", billing.addr);
         println!(
             "  metrics            {base}/metrics   http://{}/metrics",
@@ -65,6 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         drive_traffic(&base).await?;
     }
     server.abort();
+    let _ = pricing_server.stop();
     drop(billing);
 
     // Flushing prints the traces still buffered and the request summary; it blocks, so it runs

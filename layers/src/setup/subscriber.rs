@@ -26,6 +26,12 @@ use tracing_subscriber::Layer;
 use super::error::SetupError;
 use super::settings::Settings;
 
+/// Crates whose own `tracing` spans are not turned into OpenTelemetry spans: their RPC spans
+/// come from towerlight-tarpc and towerlight-jsonrpsee instead. tarpc's (`RPC`, with
+/// `otel.kind`) would duplicate the call and, made current while its handler runs, would cut the
+/// trace in two; jsonrpsee's `connection` span would be a root per connection.
+const NOT_SPANS: [&str; 2] = ["tarpc", "jsonrpsee"];
+
 /// Crates whose events must not become OpenTelemetry logs: the export path itself.
 const NOT_BRIDGED: [&str; 7] = [
     "opentelemetry",
@@ -66,7 +72,9 @@ pub(crate) fn install(
         .with_level(false)
         .with_tracked_inactivity(false)
         .with_filter(filter.clone())
-        .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.is_span()));
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_span() && !NOT_SPANS.iter().any(|t| meta.target().starts_with(t))
+        }));
     let bridge = logger_provider.map(|provider| {
         let quiet = NOT_BRIDGED.iter().fold(filter.clone(), |f, target| {
             f.with_target(*target, LevelFilter::OFF)
