@@ -348,3 +348,32 @@ async fn rpc_dup_adds_the_old_names() {
     );
     assert!(!old[0].attributes.contains_key("rpc.jsonrpc.error_message"));
 }
+
+/// On a public endpoint `_meta` is not trusted: the call starts a new trace linked to it (and to
+/// the transport span).
+#[tokio::test(flavor = "current_thread")]
+async fn public_endpoint_only_links_meta() {
+    let t = Telemetry::new();
+    let server = serve_jsonrpc(t.config().public_endpoint(true)).await;
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"context","params":{{"_meta":{{"traceparent":"00-{TRACE_ID}-{PARENT_ID}-01"}}}}}}"#
+    );
+    post(&server.http_url(), &body).await;
+    let servers = t.wait_spans(SpanKind::Server, 2).await;
+    let http = find(&servers, SpanKind::Server, "POST");
+    let rpc = find(&servers, SpanKind::Server, "context");
+    assert_ne!(rpc.span_context.trace_id().to_string(), TRACE_ID);
+    assert_eq!(rpc.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    let links: Vec<String> = rpc
+        .links
+        .iter()
+        .map(|l| l.span_context.span_id().to_string())
+        .collect();
+    assert_eq!(
+        links,
+        vec![
+            PARENT_ID.to_owned(),
+            http.span_context.span_id().to_string()
+        ]
+    );
+}
