@@ -18,8 +18,8 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::common::redact::SensitiveKeys;
 use crate::error::ConfigError;
-use crate::grpc::KnownRpcMethods;
 use crate::propagation::Propagator;
+use crate::rpc::KnownRpcMethods;
 
 /// Decides, per request, whether something applies (instrumentation, public-endpoint mode).
 pub(crate) type RequestPredicate = Arc<dyn Fn(&http::request::Parts) -> bool + Send + Sync>;
@@ -244,6 +244,8 @@ pub struct Config {
     pub(crate) request_metadata: Vec<HeaderName>,
     pub(crate) response_metadata: Vec<HeaderName>,
     pub(crate) message_events: bool,
+    pub(crate) websocket_session_spans: bool,
+    pub(crate) websocket_opt_in_metrics: bool,
     pub(crate) known_rpc_methods: Option<KnownRpcMethods>,
     pub(crate) env_error: Option<ConfigError>,
     env_warned: Arc<std::sync::atomic::AtomicBool>,
@@ -322,6 +324,8 @@ impl Config {
             request_metadata: Vec::new(),
             response_metadata: Vec::new(),
             message_events: false,
+            websocket_session_spans: false,
+            websocket_opt_in_metrics: false,
             known_rpc_methods: None,
             env_error,
             env_warned: Arc::default(),
@@ -565,6 +569,20 @@ impl Config {
     /// events are deprecated upstream and cost one event per message.
     pub fn rpc_message_events(mut self, on: bool) -> Config {
         self.message_events = on;
+        self
+    }
+
+    /// Give each WebSocket session an INTERNAL span (named after the route, a child of the
+    /// handshake) with its message and byte counts, close code, reason and initiator. Off by
+    /// default: sessions can last hours.
+    pub fn websocket_session_spans(mut self, on: bool) -> Config {
+        self.websocket_session_spans = on;
+        self
+    }
+
+    /// Emit the opt-in WebSocket metrics: message sizes and ping round-trip times.
+    pub fn websocket_opt_in_metrics(mut self, on: bool) -> Config {
+        self.websocket_opt_in_metrics = on;
         self
     }
 

@@ -17,6 +17,7 @@ pub mod server;
 #[cfg_attr(docsrs, doc(cfg(feature = "setup")))]
 pub mod setup;
 pub mod tarpc;
+pub mod ws;
 
 pub use config::{Config, KnownMethods, SemconvMode, SpanNameInput};
 pub use error::ConfigError;

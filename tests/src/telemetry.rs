@@ -208,6 +208,21 @@ impl Metrics {
         }
     }
 
+    /// The points of a u64 sum (counter), empty when absent.
+    pub fn sum_u64(&self, name: &str) -> Vec<SumPoint> {
+        match self.find(name) {
+            Some((AggregatedMetrics::U64(MetricData::Sum(s)), _)) => s
+                .data_points()
+                .map(|p| SumPoint {
+                    attributes: attr_map(p.attributes()),
+                    value: p.value() as f64,
+                })
+                .collect(),
+            Some(_) => panic!("{name} is not a u64 sum"),
+            None => Vec::new(),
+        }
+    }
+
     /// The points of an i64 sum (up-down counter), empty when absent.
     pub fn sum_i64(&self, name: &str) -> Vec<SumPoint> {
         fn conv(p: &SumDataPoint<i64>) -> SumPoint {

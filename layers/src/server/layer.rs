@@ -64,6 +64,7 @@ pub enum Protocol {
 /// ```
 pub struct ServerLayer<M = Passthrough> {
     pub(crate) http: Option<Arc<HttpServerInstrument>>,
+    pub(crate) ws: Arc<crate::ws::WsInstrument>,
     pub(crate) grpc: Option<Arc<GrpcInstrument>>,
     pub(crate) route: RouteFn,
     pub(crate) peer: PeerFn,
@@ -80,6 +81,7 @@ impl<M> Clone for ServerLayer<M> {
     fn clone(&self) -> Self {
         ServerLayer {
             http: self.http.clone(),
+            ws: self.ws.clone(),
             grpc: self.grpc.clone(),
             route: self.route,
             peer: self.peer,
@@ -127,6 +129,10 @@ impl ServerLayer {
             .then(|| Arc::new(GrpcInstrument::new(&config, RpcSide::Server)));
         ServerLayer {
             http,
+            ws: Arc::new(crate::ws::WsInstrument::new(
+                &config,
+                crate::ws::WsSide::Server,
+            )),
             grpc,
             route: no_route,
             peer: peer_from_extension,
@@ -179,6 +185,7 @@ impl<M> ServerLayer<M> {
     pub fn body_mode<M2>(self) -> ServerLayer<M2> {
         ServerLayer {
             http: self.http,
+            ws: self.ws,
             grpc: self.grpc,
             route: self.route,
             peer: self.peer,

@@ -129,11 +129,21 @@ where
         }
 
         let (call, counter) = self.start::<B>(&mut parts);
-        if self.layer.expose_context {
-            if let Some(call) = &call {
+        if let Some(call) = &call {
+            let upgraded = is_websocket_upgrade(&parts.headers);
+            let cx = crate::body::CallObserver::context(call);
+            if upgraded {
+                // For the session that follows: framework adapters start it from this.
+                parts.extensions.insert(crate::ws::WsHandshake {
+                    instrument: self.layer.ws.clone(),
+                    cx: cx.clone(),
+                    route: (self.layer.route)(&parts),
+                });
+            }
+            if self.layer.expose_context {
                 parts.extensions.insert(super::TransportContext {
-                    cx: crate::body::CallObserver::context(call).clone(),
-                    upgraded: is_websocket_upgrade(&parts.headers),
+                    cx: cx.clone(),
+                    upgraded,
                 });
             }
         }
