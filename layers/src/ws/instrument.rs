@@ -184,6 +184,7 @@ impl WsInstrument {
             base,
             counts: Counts::default(),
             close: None,
+            error: None,
             pings: VecDeque::new(),
             ended: false,
         }
@@ -210,6 +211,8 @@ pub struct WsSession {
     base: Vec<KeyValue>,
     counts: Counts,
     close: Option<(u16, StringValue, CloseInitiator)>,
+    /// A protocol failure seen by the adapter (bounded): wins over the close code.
+    error: Option<&'static str>,
     pings: VecDeque<(Vec<u8>, Instant)>,
     ended: bool,
 }
@@ -290,6 +293,12 @@ impl WsSession {
         }
     }
 
+    /// The connection failed (a bounded `error_type` such as `protocol_error`,
+    /// `message_too_big`, `invalid_utf8`): the session ends with it, whatever the close code.
+    pub fn on_error(&mut self, error_type: &'static str) {
+        self.error.get_or_insert(error_type);
+    }
+
     /// The session is over (the stream ended or the socket was dropped).
     pub fn end(mut self) {
         self.finish();
@@ -301,7 +310,7 @@ impl WsSession {
         }
         let elapsed = self.started.elapsed();
         let code = self.close.as_ref().map_or(ABNORMAL, |(code, _, _)| *code);
-        let error_type = close_error_type(code);
+        let error_type = self.error.or_else(|| close_error_type(code));
         let metrics = self.inst.lazy.metrics();
         metrics.active.add(-1, &self.base);
         let mut attrs = self.base.clone();

@@ -1,0 +1,132 @@
+//! tokio-tungstenite server and client, instrumented: handshake spans on both sides (the
+//! client's context injected, the server's extracted), session metrics on both sides, and the
+//! protocol failures a client can cause ending the session with the right `error.type`.
+
+use std::net::SocketAddr;
+
+use futures_util::{SinkExt, StreamExt};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use towerlight_tests::axum_harness::AbortOnDrop;
+use towerlight_tests::Telemetry;
+use towerlight_tungstenite::{WsClient, WsServer};
+
+/// An echo server accepting with towerlight's handshake instrumentation.
+async fn serve(server: WsServer) -> (SocketAddr, AbortOnDrop) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = server.accept(tcp, Some("/echo")).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_text() || message.is_binary() {
+                        if ws.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, AbortOnDrop(task))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_context_and_sessions_on_both_sides() {
+    let t = Telemetry::new();
+    let (addr, _server) = serve(WsServer::new(t.config().websocket_session_spans(true))).await;
+    let client = WsClient::new(t.config().websocket_session_spans(true));
+    let parent = t.tracer_provider.tracer("test").start("caller");
+    let cx = opentelemetry::Context::current_with_span(parent);
+    let (mut ws, response) = {
+        let _attached = cx.clone().attach();
+        client.connect(format!("ws://{addr}/echo")).await.unwrap()
+    };
+    assert_eq!(response.status(), 101);
+    ws.send(Message::text("hello")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
+    ws.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Library(4000),
+        reason: "bye".into(),
+    })))
+    .await
+    .unwrap();
+    while ws.next().await.is_some() {}
+    drop(ws);
+    cx.span().end();
+
+    let server_handshake = t.server_span().await;
+    let clients = t.wait_spans(SpanKind::Client, 1).await;
+    let client_handshake = &clients[0];
+    assert_eq!(client_handshake.name, "GET");
+    assert_eq!(server_handshake.name, "GET /echo");
+    assert_eq!(
+        server_handshake.parent_span_id,
+        client_handshake.span_context.span_id()
+    );
+    let sessions = t.wait_spans(SpanKind::Internal, 2).await;
+    let server_session = sessions
+        .iter()
+        .find(|s| s.parent_span_id == server_handshake.span_context.span_id())
+        .unwrap();
+    let client_session = sessions
+        .iter()
+        .find(|s| s.parent_span_id == client_handshake.span_context.span_id())
+        .unwrap();
+    let a = towerlight_tests::attr_map(&server_session.attributes);
+    assert_eq!(a["websocket.close.code"], Value::I64(4000));
+    assert_eq!(a["websocket.close.initiator"], Value::from("remote"));
+    assert_eq!(a["error.type"], Value::from("4xxx"));
+    let a = towerlight_tests::attr_map(&client_session.attributes);
+    assert_eq!(a["websocket.close.initiator"], Value::from("local"));
+    assert_eq!(a["websocket.messages.sent"], Value::I64(2));
+    let m = t.metrics();
+    assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
+    assert_eq!(m.sum_i64("websocket.client.active_sessions")[0].value, 0.0);
+    assert_eq!(m.histogram("websocket.client.session.duration")[0].count, 1);
+}
+
+/// A text frame that is not UTF-8: the server's session ends as `invalid_utf8`, nothing panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_ends_the_session_with_its_error() {
+    let t = Telemetry::new();
+    let (addr, _server) = serve(WsServer::new(t.config())).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let handshake = format!(
+        "GET /echo HTTP/1.1\r\nhost: {addr}\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\
+         sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = [0u8; 512];
+    let n = tcp.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 101"));
+    // FIN + text, masked with a zero key, payload 0xff 0xfe.
+    tcp.write_all(&[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe])
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest).await;
+    let mut m = t.metrics();
+    for _ in 0..500 {
+        if !m.histogram("websocket.server.session.duration").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        m = t.metrics();
+    }
+    let durations = m.histogram("websocket.server.session.duration");
+    assert_eq!(
+        durations[0].attributes["error.type"],
+        Value::from("invalid_utf8")
+    );
+    assert_eq!(durations[0].attributes["http.route"], Value::from("/echo"));
+    assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
+}
