@@ -43,6 +43,8 @@ impl WsServer {
 
     /// `tokio_tungstenite::accept_hdr_async` with the handshake and the session instrumented;
     /// `route` names the endpoint (`http.route`, the session span's name).
+    // The callback's `Result` type is tungstenite's `Callback` signature, not ours to shrink.
+    #[allow(clippy::result_large_err)]
     pub async fn accept<S>(
         &self,
         stream: S,
