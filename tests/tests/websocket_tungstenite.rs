@@ -27,10 +27,9 @@ async fn serve(server: WsServer) -> (SocketAddr, AbortOnDrop) {
                     return;
                 };
                 while let Some(Ok(message)) = ws.next().await {
-                    if message.is_text() || message.is_binary() {
-                        if ws.send(message).await.is_err() {
-                            break;
-                        }
+                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err()
+                    {
+                        break;
                     }
                 }
             });
