@@ -5,6 +5,10 @@
 /// `tracing` features through this crate's features of the same names).
 pub use towerlight;
 
+#[cfg(feature = "ws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ws")))]
+pub mod ws;
+
 mod client;
 mod convert;
 #[cfg(feature = "prometheus")]

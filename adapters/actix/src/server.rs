@@ -38,6 +38,7 @@ use crate::convert::{request_parts, response_parts};
 #[derive(Debug, Clone)]
 pub struct Otel {
     inst: Arc<HttpServerInstrument>,
+    ws: Arc<towerlight::ws::WsInstrument>,
 }
 
 impl Default for Otel {
@@ -57,6 +58,10 @@ impl Otel {
     pub fn with_config(config: Config) -> Otel {
         Otel {
             inst: Arc::new(HttpServerInstrument::new(&config)),
+            ws: Arc::new(towerlight::ws::WsInstrument::new(
+                &config,
+                towerlight::ws::WsSide::Server,
+            )),
         }
     }
 }
@@ -76,6 +81,7 @@ where
         ready(Ok(OtelMiddleware {
             service: Rc::new(service),
             inst: self.inst.clone(),
+            ws: self.ws.clone(),
         }))
     }
 }
@@ -85,6 +91,7 @@ where
 pub struct OtelMiddleware<S> {
     service: Rc<S>,
     inst: Arc<HttpServerInstrument>,
+    ws: Arc<towerlight::ws::WsInstrument>,
 }
 
 impl<S, B> Service<ServiceRequest> for OtelMiddleware<S>
@@ -104,6 +111,7 @@ where
         // `match_pattern` resolves against the app's resource map: `None` for unmatched
         // requests (the default service), never a made-up route.
         let route = req.match_pattern().map(Arc::<str>::from);
+        let ws_route = route.clone();
         let peer = req.peer_addr();
         let counter = self.inst.counts_body_sizes().then(ByteCounter::default);
         if let Some(counter) = &counter {
@@ -118,6 +126,14 @@ where
             .with_request_bytes(counter)
             .with_secure(req.app_config().secure());
         let call = self.inst.start(&parts, info);
+        if is_websocket_upgrade(&req) {
+            // For the session that follows (`towerlight_actix::ws::handle`).
+            req.extensions_mut().insert(towerlight::ws::WsHandshake {
+                instrument: self.ws.clone(),
+                cx: call.context().clone(),
+                route: ws_route,
+            });
+        }
         let future = {
             let _attached = call.context().clone().attach();
             self.service.call(req)
@@ -272,4 +288,12 @@ impl Stream for CountedPayload {
         }
         Poll::Ready(item)
     }
+}
+
+/// Whether the request asks to become a WebSocket.
+fn is_websocket_upgrade(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }

@@ -1,0 +1,94 @@
+//! WebSocket sessions on Actix-web with actix-ws: the handshake ends at the 101 in the `Otel`
+//! middleware, the session is measured by the same instrument as on Axum.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::{SinkExt, StreamExt};
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::Value;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message as TMessage;
+use towerlight_tests::actix_harness::serve_actix;
+use towerlight_tests::{attr_map, Telemetry};
+
+async fn echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
+    let (response, mut session, mut stream) = towerlight_actix::ws::handle(&req, body)?;
+    let cx = session.context();
+    actix_web::rt::spawn(
+        async move {
+            while let Some(Ok(message)) = stream.recv().await {
+                match message {
+                    actix_ws::Message::Text(text) => {
+                        if session.text(text.to_string()).await.is_err() {
+                            break;
+                        }
+                    }
+                    actix_ws::Message::Close(reason) => {
+                        let _ = session.close(reason).await;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        .with_context(cx),
+    );
+    Ok(response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_ws_sessions_are_measured() {
+    let t = Telemetry::new();
+    let server = serve_actix(
+        |cfg: &mut web::ServiceConfig| {
+            cfg.route("/ws", web::get().to(echo));
+        },
+        towerlight_actix::Otel::with_config(t.config().websocket_session_spans(true)),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 101);
+    for text in ["a", "bb"] {
+        ws.send(TMessage::text(text)).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), TMessage::text(text));
+    }
+    ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))
+    .await
+    .unwrap();
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {}
+
+    let handshake = t.server_span().await;
+    assert_eq!(handshake.name, "GET /ws");
+    assert_eq!(
+        attr_map(&handshake.attributes)["http.response.status_code"],
+        Value::I64(101)
+    );
+    let session = t.wait_spans(SpanKind::Internal, 1).await.remove(0);
+    assert_eq!(session.name, "/ws");
+    assert_eq!(session.parent_span_id, handshake.span_context.span_id());
+    let a = attr_map(&session.attributes);
+    assert_eq!(a["websocket.messages.received"], Value::I64(3));
+    assert_eq!(a["websocket.messages.sent"], Value::I64(3));
+    assert_eq!(a["websocket.bytes.received"], Value::I64(1 + 2 + 2));
+    assert_eq!(a["websocket.close.code"], Value::I64(1000));
+    assert_eq!(a["websocket.close.initiator"], Value::from("remote"));
+    assert!(!a.contains_key("error.type"));
+    let m = t.metrics();
+    assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
+    let handshake_duration = m.histogram("http.server.request.duration");
+    assert_eq!(
+        handshake_duration[0].attributes["http.response.status_code"],
+        Value::I64(101)
+    );
+    assert!(
+        handshake_duration[0].sum < 1.0,
+        "the handshake, not the session"
+    );
+}
