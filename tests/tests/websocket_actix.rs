@@ -21,10 +21,10 @@ async fn echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpRes
         async move {
             while let Some(Ok(message)) = stream.recv().await {
                 match message {
-                    actix_ws::Message::Text(text) => {
-                        if session.text(text.to_string()).await.is_err() {
-                            break;
-                        }
+                    actix_ws::Message::Text(text)
+                        if session.text(text.to_string()).await.is_err() =>
+                    {
+                        break;
                     }
                     actix_ws::Message::Close(reason) => {
                         let _ = session.close(reason).await;
