@@ -36,6 +36,21 @@ impl<S> TracedWebSocketStream<S> {
     pub fn get_ref(&self) -> &WebSocketStream<S> {
         &self.inner
     }
+
+    /// Sends a close frame and flushes, as `WebSocketStream::close` (recorded as this side
+    /// closing).
+    pub async fn close(
+        &mut self,
+        frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+    ) -> Result<(), WsError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        if let Some(session) = self.session.as_mut() {
+            observe(session, Direction::Transmit, &Message::Close(frame.clone()));
+        }
+        self.inner.close(frame).await
+    }
 }
 
 /// A bounded `error.type` for tungstenite's errors.
