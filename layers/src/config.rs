@@ -246,6 +246,7 @@ pub struct Config {
     pub(crate) message_events: bool,
     pub(crate) websocket_session_spans: bool,
     pub(crate) websocket_opt_in_metrics: bool,
+    pub(crate) websocket_message_spans: Option<crate::ws::MessageSpans>,
     pub(crate) known_rpc_methods: Option<KnownRpcMethods>,
     pub(crate) env_error: Option<ConfigError>,
     env_warned: Arc<std::sync::atomic::AtomicBool>,
@@ -326,6 +327,7 @@ impl Config {
             message_events: false,
             websocket_session_spans: false,
             websocket_opt_in_metrics: false,
+            websocket_message_spans: None,
             known_rpc_methods: None,
             env_error,
             env_warned: Arc::default(),
@@ -583,6 +585,20 @@ impl Config {
     /// Emit the opt-in WebSocket metrics: message sizes and ping round-trip times.
     pub fn websocket_opt_in_metrics(mut self, on: bool) -> Config {
         self.websocket_opt_in_metrics = on;
+        self
+    }
+
+    /// Give WebSocket data messages spans (off by default): a CONSUMER span per received
+    /// message, a PRODUCER span per sent one, within a per-session budget, only when the
+    /// handshake was sampled.
+    ///
+    /// ```
+    /// use towerlight::ws::MessageSpans;
+    /// let config = towerlight::Config::new().websocket_message_spans(MessageSpans::budget(100, 10));
+    /// # let _ = config;
+    /// ```
+    pub fn websocket_message_spans(mut self, spans: crate::ws::MessageSpans) -> Config {
+        self.websocket_message_spans = Some(spans);
         self
     }
 

@@ -231,3 +231,134 @@ asyncio.run(main())
     let durations = t.metrics().histogram("websocket.server.session.duration");
     assert_eq!(durations[0].attributes["error.type"], Value::from("4xxx"));
 }
+
+/// Message spans: each received data message is a CONSUMER span in a trace of its own, linked
+/// to the handshake; each echo a PRODUCER span; the budget (first 2, then 1 in 3) holds; the
+/// handler's work nests under its message when run in `message_context()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_spans_are_linked_budgeted_and_current() {
+    use opentelemetry::context::FutureExt as _;
+    async fn traced_echo(mut socket: WebSocket) {
+        while let Some(Ok(message)) = socket.recv().await {
+            let cx = socket.message_context();
+            let reply = async { towerlight_tests::describe_current_context() }
+                .with_context(cx)
+                .await;
+            match message {
+                Message::Text(_) => {
+                    if socket.send(Message::Text(reply.into())).await.is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+    let t = Telemetry::new();
+    let config = t
+        .config()
+        .websocket_message_spans(towerlight::ws::MessageSpans::budget(2, 3));
+    let app = Router::new()
+        .route(
+            "/ws",
+            get(|upgrade: WebSocketUpgrade| async { upgrade.on_upgrade(traced_echo) }),
+        )
+        .layer(towerlight_axum::layer_with(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _server = AbortOnDrop(tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    }));
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    let mut replies = Vec::new();
+    for i in 0..8 {
+        ws.send(TMessage::text(format!("m{i}"))).await.unwrap();
+        replies.push(
+            ws.next()
+                .await
+                .unwrap()
+                .unwrap()
+                .into_text()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    ws.close(None).await.unwrap();
+    while ws.next().await.is_some() {}
+
+    let handshake = t.server_span().await;
+    let consumers = t.wait_spans(SpanKind::Consumer, 4).await;
+    assert_eq!(consumers.len(), 4, "messages 1, 2, 5 and 8");
+    for span in &consumers {
+        assert_eq!(span.name, "process /ws");
+        assert_ne!(
+            span.span_context.trace_id(),
+            handshake.span_context.trace_id()
+        );
+        let links: Vec<_> = span
+            .links
+            .iter()
+            .map(|l| l.span_context.span_id())
+            .collect();
+        assert_eq!(links, vec![handshake.span_context.span_id()]);
+        let a = attrs(span);
+        assert_eq!(a["messaging.system"], Value::from("websocket"));
+        assert_eq!(a["messaging.operation.type"], Value::from("process"));
+        assert_eq!(a["messaging.message.body.size"], Value::I64(2));
+        assert_eq!(a["websocket.message.type"], Value::from("text"));
+    }
+    // The handler's work ran in the message's context.
+    let first = &consumers.iter().min_by_key(|s| s.start_time).unwrap();
+    assert!(
+        replies[0].contains(&format!("span={}", first.span_context.span_id())),
+        "{}",
+        replies[0]
+    );
+    // Message 3 had no span: its work ran in the session's (handshake's) trace.
+    assert!(
+        replies[2].contains(&format!("trace={}", handshake.span_context.trace_id())),
+        "{}",
+        replies[2]
+    );
+    let producers = t.wait_spans(SpanKind::Producer, 4).await;
+    assert!(producers.iter().all(|s| s.name == "send /ws"));
+
+    // An unsampled handshake: no message spans at all.
+    let t = Telemetry::new();
+    let config = t
+        .config()
+        .websocket_message_spans(towerlight::ws::MessageSpans::budget(100, 1));
+    let app = Router::new()
+        .route(
+            "/ws",
+            get(|upgrade: WebSocketUpgrade| async { upgrade.on_upgrade(echo) }),
+        )
+        .layer(towerlight_axum::layer_with(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _server = AbortOnDrop(tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    }));
+    let request = http::Request::get(format!("ws://{addr}/ws"))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        )
+        .header("host", addr.to_string())
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(())
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(TMessage::text("x")).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    ws.close(None).await.unwrap();
+    while ws.next().await.is_some() {}
+    let m = t.metrics();
+    assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
+    assert!(t.spans().iter().all(|s| s.span_kind != SpanKind::Consumer));
+}

@@ -191,6 +191,8 @@ impl Stream for MessageStream {
     type Item = Result<Message, ProtocolError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        // Asking for the next message means the previous one has been processed.
+        with_session(&self.shared, WsSession::end_processing);
         let item = std::task::ready!(Pin::new(&mut self.inner).poll_next(cx));
         match &item {
             Some(Ok(message)) => with_session(&self.shared, |s| observe(s, message)),

@@ -109,6 +109,17 @@ impl WebSocket {
         self.inner.protocol()
     }
 
+    /// The context of the message last received, with message spans on
+    /// (`Config::websocket_message_spans`): run its handling in it
+    /// (`handle(message).with_context(socket.message_context())`) so the work nests under the
+    /// message's span. The session's context otherwise.
+    pub fn message_context(&self) -> opentelemetry::Context {
+        match &self.session {
+            Some(s) => s.message_context().unwrap_or(s.context()).clone(),
+            None => opentelemetry::Context::default(),
+        }
+    }
+
     /// The session's context (the handshake's trace), for work started outside the callback.
     pub fn context(&self) -> opentelemetry::Context {
         self.session
@@ -163,6 +174,10 @@ impl Stream for WebSocket {
     type Item = Result<Message, axum::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        // Asking for the next message means the previous one has been processed.
+        if let Some(session) = self.session.as_mut() {
+            session.end_processing();
+        }
         let item = std::task::ready!(Pin::new(&mut self.inner).poll_next(cx));
         if let Some(Ok(message)) = &item {
             self.observe(Direction::Receive, message);

@@ -102,6 +102,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for TracedWebSocketStream<S> {
     type Item = Result<Message, WsError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        // Asking for the next message means the previous one has been processed.
+        if let Some(session) = self.session.as_mut() {
+            session.end_processing();
+        }
         let item = std::task::ready!(Pin::new(&mut self.inner).poll_next(cx));
         if let Some(session) = self.session.as_mut() {
             match &item {

@@ -41,6 +41,9 @@ pub const BYTES_RECEIVED: &str = "websocket.bytes.received";
 /// Payload bytes sent over the session (session span).
 pub const BYTES_SENT: &str = "websocket.bytes.sent";
 
+/// `messaging.system` of message spans (a custom value: the enum is open).
+pub const MESSAGING_SYSTEM_WEBSOCKET: &str = "websocket";
+
 /// Session durations (s): the bucket list the conventions use for long-lived sessions
 /// (SignalR connections, MCP sessions).
 pub const SESSION_BUCKETS: [f64; 14] = [

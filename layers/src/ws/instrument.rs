@@ -11,6 +11,7 @@ use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
 use super::attributes as names;
+use super::messages::MessageSpan;
 use super::rules::{close_error_type, CloseInitiator, Direction, MessageKind, ABNORMAL};
 use crate::common::buckets::DURATION_BUCKETS;
 use crate::common::lazy::Lazy;
@@ -186,6 +187,8 @@ impl WsInstrument {
             close: None,
             error: None,
             pings: VecDeque::new(),
+            data_messages: [0, 0],
+            processing: None,
             ended: false,
         }
     }
@@ -214,6 +217,10 @@ pub struct WsSession {
     /// A protocol failure seen by the adapter (bounded): wins over the close code.
     error: Option<&'static str>,
     pings: VecDeque<(Vec<u8>, Instant)>,
+    /// Data messages seen per direction (receive, transmit), for the message span budget.
+    data_messages: [u64; 2],
+    /// The span of the message being processed (received, not yet followed by another).
+    processing: Option<Context>,
     ended: bool,
 }
 
@@ -257,6 +264,55 @@ impl WsSession {
         metrics.messages.add(1, &attrs);
         if let Some(size) = &metrics.size {
             size.record(len.max(0) as u64, &attrs);
+        }
+        if matches!(kind, MessageKind::Text | MessageKind::Binary) {
+            self.message_span(direction, kind, len);
+        }
+    }
+
+    /// The context of the received message being processed (with message spans on): make it
+    /// current while handling the message, so its work nests under the message's span.
+    pub fn message_context(&self) -> Option<&Context> {
+        self.processing.as_ref()
+    }
+
+    fn message_span(&mut self, direction: Direction, kind: MessageKind, len: i64) {
+        let Some(options) = self.inst.config.websocket_message_spans else {
+            return;
+        };
+        let index = usize::from(direction == Direction::Transmit);
+        self.data_messages[index] += 1;
+        // No spans for a session whose handshake was not sampled: they inherit its decision.
+        let sampled = self.cx.span().span_context().is_sampled();
+        if !sampled || !options.allows(self.data_messages[index]) {
+            if direction == Direction::Receive {
+                self.end_processing();
+            }
+            return;
+        }
+        let cx = MessageSpan {
+            tracer: self.inst.lazy.tracer(),
+            options,
+            session: &self.cx,
+            route: self.base.first(),
+            direction,
+            kind,
+            len,
+        }
+        .start();
+        match direction {
+            Direction::Receive => {
+                self.end_processing();
+                self.processing = Some(cx);
+            }
+            Direction::Transmit => cx.span().end(),
+        }
+    }
+
+    /// The message read before is processed: the next read (or the end) ends its span.
+    pub fn end_processing(&mut self) {
+        if let Some(cx) = self.processing.take() {
+            cx.span().end();
         }
     }
 
@@ -308,6 +364,7 @@ impl WsSession {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
+        self.end_processing();
         let elapsed = self.started.elapsed();
         let code = self.close.as_ref().map_or(ABNORMAL, |(code, _, _)| *code);
         let error_type = self.error.or_else(|| close_error_type(code));

@@ -7,7 +7,9 @@
 
 pub mod attributes;
 mod instrument;
+mod messages;
 mod rules;
 
 pub use instrument::{WsHandshake, WsInstrument, WsSession, WsSide};
+pub use messages::MessageSpans;
 pub use rules::{CloseInitiator, Direction, MessageKind};
