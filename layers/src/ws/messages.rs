@@ -45,7 +45,8 @@ impl MessageSpans {
 
     /// Whether the `n`th data message (from 1) of a direction gets a span.
     pub(crate) fn allows(&self, n: u64) -> bool {
-        n <= self.first || (self.then_one_in > 0 && (n - self.first) % self.then_one_in == 0)
+        n <= self.first
+            || (self.then_one_in > 0 && (n - self.first).is_multiple_of(self.then_one_in))
     }
 }
 
