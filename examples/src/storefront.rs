@@ -69,6 +69,43 @@ async fn create_order(
     }
 }
 
+/// Live stock levels over a WebSocket: each text message names a SKU, answered with its levels
+/// from the inventory's gRPC stream, one message per level.
+async fn live_stock(
+    State(inventory): State<Inventory>,
+    upgrade: towerlight_axum::ws::WebSocketUpgrade,
+) -> axum::response::Response {
+    upgrade.on_upgrade(move |mut socket| async move {
+        use axum::extract::ws::Message;
+        use opentelemetry::context::FutureExt as _;
+        while let Some(Ok(Message::Text(sku))) = socket.recv().await {
+            let mut inventory = inventory.clone();
+            let request = WatchRequest {
+                sku: sku.to_string(),
+                updates: 3,
+            };
+            // The gRPC call nests under the message's span.
+            let cx = socket.message_context();
+            let levels = match inventory.watch_stock(request).with_context(cx).await {
+                Ok(stream) => {
+                    stream
+                        .into_inner()
+                        .filter_map(|l| async move { l.ok() })
+                        .collect::<Vec<_>>()
+                        .await
+                }
+                Err(_) => Vec::new(),
+            };
+            for level in levels {
+                let text = format!("{} {}", level.sku, level.level);
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
+
 async fn stock(State(mut inventory): State<Inventory>, Path(sku): Path<String>) -> String {
     let request = WatchRequest { sku, updates: 4 };
     match inventory.watch_stock(request).await {
@@ -104,7 +141,8 @@ pub fn app(config: Config, inventory: Inventory, telemetry: &TelemetryGuard) -> 
     let api = Router::new()
         .route("/users/{id}", get(user))
         .route("/orders", post(create_order))
-        .route("/stock/{sku}", get(stock));
+        .route("/stock/{sku}", get(stock))
+        .route("/live", get(live_stock));
     let config = config.filter(|parts| parts.uri.path() != "/metrics");
     Router::new()
         .route("/health", get(|| async { "ok" }))

@@ -31,7 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         setup = setup.metrics_exporters([Exporter::Console, Exporter::Prometheus]);
     }
     let telemetry = setup.install()?;
-    let config = telemetry.config().opt_in_metrics(true);
+    let config = telemetry
+        .config()
+        .opt_in_metrics(true)
+        .websocket_session_spans(true)
+        .websocket_message_spans(towerlight::ws::MessageSpans::budget(10, 10));
 
     let billing = billing::start(config.clone(), telemetry.prometheus_registry().cloned());
     let ledger_addr = ledger::start(config.clone(), format!("http://{}", billing.addr)).await?;
@@ -55,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if serve_forever {
         println!("towerlight demo");
         println!("  storefront (Axum)  {base}   try {base}/api/users/7, {base}/api/stock/widget");
+        println!("                     WebSocket ws://{addr}/api/live: send a SKU, get its levels");
         println!("                     POST {base}/api/orders with {{\"id\":\"o-9\",\"items\":3}}");
         println!("  inventory  (Tonic) http://{inventory_addr}   towerlight.demo.v1.Inventory");
         println!("  pricing    (JSON-RPC) http://{pricing_addr}   charge(order, items)");
@@ -113,5 +118,29 @@ async fn drive_traffic(base: &str) -> Result<(), reqwest::Error> {
         .text()
         .await?;
     client.get(format!("{base}/nowhere")).send().await?;
+    live_stock(base).await;
     Ok(())
+}
+
+/// A WebSocket client asking for live stock levels of two SKUs, then closing.
+async fn live_stock(base: &str) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("{}/api/live", base.replacen("http", "ws", 1));
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url).await else {
+        eprintln!("the WebSocket endpoint did not answer");
+        return;
+    };
+    for sku in ["widget", "gadget"] {
+        if ws.send(Message::text(sku)).await.is_err() {
+            return;
+        }
+        for _ in 0..3 {
+            if ws.next().await.is_none() {
+                return;
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+    while ws.next().await.is_some() {}
 }

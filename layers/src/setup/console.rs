@@ -686,11 +686,19 @@ pub fn render_metrics_summary(metrics: &ResourceMetrics) -> String {
 }
 
 /// Which duration histograms are summarised, and by which attributes their rows are keyed.
-const SUMMARISED: [(&str, &str); 4] = [
+const SUMMARISED: [(&str, &str); 6] = [
     (metric_names::HTTP_SERVER_REQUEST_DURATION, "HTTP server"),
     (metric_names::HTTP_CLIENT_REQUEST_DURATION, "HTTP client"),
     (metric_names::RPC_SERVER_CALL_DURATION, "RPC server"),
     (metric_names::RPC_CLIENT_CALL_DURATION, "RPC client"),
+    (
+        crate::ws::attributes::SERVER_SESSION_DURATION,
+        "WebSocket server sessions",
+    ),
+    (
+        crate::ws::attributes::CLIENT_SESSION_DURATION,
+        "WebSocket client sessions",
+    ),
 ];
 
 #[derive(Debug, Default)]
@@ -756,6 +764,9 @@ fn attr_str<'a>(attrs: &'a [&'a KeyValue], key: &str) -> Option<String> {
 fn row_key(metric: &str, attrs: &[&KeyValue]) -> String {
     if metric.starts_with("rpc.") {
         return attr_str(attrs, attr::RPC_METHOD).unwrap_or_else(|| "(unknown method)".to_owned());
+    }
+    if metric.starts_with("websocket.") {
+        return attr_str(attrs, attr::HTTP_ROUTE).unwrap_or_else(|| "(no route)".to_owned());
     }
     let method = attr_str(attrs, attr::HTTP_REQUEST_METHOD).unwrap_or_else(|| "_OTHER".to_owned());
     let target = if metric == metric_names::HTTP_SERVER_REQUEST_DURATION {
