@@ -19,7 +19,9 @@ pub struct TracedWebSocketStream<S> {
 }
 
 impl<S> TracedWebSocketStream<S> {
-    pub(crate) fn new(inner: WebSocketStream<S>, session: Option<WsSession>) -> Self {
+    /// Wraps a stream whose handshake happened elsewhere, reporting to `session` (see
+    /// `towerlight::ws::WsInstrument::start`); `None` reports nothing.
+    pub fn new(inner: WebSocketStream<S>, session: Option<WsSession>) -> Self {
         TracedWebSocketStream { inner, session }
     }
 
