@@ -78,3 +78,19 @@ pub async fn run(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// A `websockets` client: connects to `argv[1]` (with a `traceparent` header), sends "hi",
+/// expects it back, pings and waits for the pong, then closes with 4000 and a reason at the
+/// 123-byte limit.
+pub const WEBSOCKETS_CLIENT: &str = r#"
+import asyncio, sys
+from websockets.asyncio.client import connect
+async def main():
+    headers = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    async with connect(sys.argv[1], additional_headers=headers) as ws:
+        await ws.send("hi")
+        assert await ws.recv() == "hi"
+        await (await ws.ping(b"rtt"))
+        await ws.close(code=4000, reason="r" * 123)
+asyncio.run(main())
+"#;

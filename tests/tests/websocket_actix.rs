@@ -26,6 +26,10 @@ async fn echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpRes
                     {
                         break;
                     }
+                    // actix-ws leaves pings to the handler.
+                    actix_ws::Message::Ping(bytes) if session.pong(&bytes).await.is_err() => {
+                        break;
+                    }
                     actix_ws::Message::Close(reason) => {
                         let _ = session.close(reason).await;
                         break;
@@ -91,4 +95,32 @@ async fn actix_ws_sessions_are_measured() {
         handshake_duration[0].sum < 1.0,
         "the handshake, not the session"
     );
+}
+
+/// Python's `websockets` against the Actix server: the handshake continues its trace, the close
+/// code and the 123-byte reason reach the session span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_against_actix() {
+    let t = Telemetry::new();
+    let server = serve_actix(
+        |cfg: &mut web::ServiceConfig| {
+            cfg.route("/ws", web::get().to(echo));
+        },
+        towerlight_actix::Otel::with_config(t.config().websocket_session_spans(true)),
+    );
+    towerlight_tests::python::run(
+        towerlight_tests::python::WEBSOCKETS_CLIENT,
+        &[&format!("ws://{}/ws", server.addr)],
+    )
+    .await;
+    let handshake = t.server_span().await;
+    assert_eq!(
+        handshake.span_context.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    let session = t.wait_spans(SpanKind::Internal, 1).await.remove(0);
+    let a = attr_map(&session.attributes);
+    assert_eq!(a["websocket.close.code"], Value::I64(4000));
+    assert_eq!(a["websocket.close.reason"], Value::from("r".repeat(123)));
+    assert_eq!(a["error.type"], Value::from("4xxx"));
 }

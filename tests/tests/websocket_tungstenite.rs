@@ -129,3 +129,32 @@ async fn invalid_utf8_ends_the_session_with_its_error() {
     assert_eq!(durations[0].attributes["http.route"], Value::from("/echo"));
     assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
 }
+
+/// Python's `websockets` against the tungstenite server: the handshake continues its trace, the
+/// client's ping is counted, the close code reaches the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client_against_tungstenite() {
+    let t = Telemetry::new();
+    let (addr, _server) = serve(WsServer::new(t.config().websocket_session_spans(true))).await;
+    towerlight_tests::python::run(
+        towerlight_tests::python::WEBSOCKETS_CLIENT,
+        &[&format!("ws://{addr}/echo")],
+    )
+    .await;
+    let handshake = t.server_span().await;
+    assert_eq!(
+        handshake.span_context.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    let session = t.wait_spans(SpanKind::Internal, 1).await.remove(0);
+    let a = towerlight_tests::attr_map(&session.attributes);
+    assert_eq!(a["websocket.close.code"], Value::I64(4000));
+    assert_eq!(a["error.type"], Value::from("4xxx"));
+    let m = t.metrics();
+    let pings = m
+        .sum_u64("websocket.server.messages")
+        .into_iter()
+        .find(|p| p.attributes["websocket.message.type"] == Value::from("ping"))
+        .map(|p| p.value);
+    assert_eq!(pings, Some(1.0));
+}
