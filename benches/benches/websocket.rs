@@ -20,6 +20,7 @@ use towerlight_benches::{meter_provider, tracer_provider};
 use towerlight_tungstenite::TracedWebSocketStream;
 
 const GROUP: &str = "websocket";
+const FLOOR: &str = "sdk floor (counter point)";
 
 fn config() -> Config {
     Config::new()
@@ -90,6 +91,18 @@ fn bench(c: &mut Criterion) {
         b.iter(|| rt.block_on(round_trip(&mut client, &mut server, message.clone())))
     });
 
+    // The SDK floor of a message's metric: one counter point with the same three attributes.
+    let floor = {
+        use opentelemetry::metrics::MeterProvider;
+        meter_provider().meter("floor").u64_counter("floor").build()
+    };
+    let attrs = [
+        opentelemetry::KeyValue::new("http.route", "/ws"),
+        opentelemetry::KeyValue::new("network.io.direction", "receive"),
+        opentelemetry::KeyValue::new("websocket.message.type", "text"),
+    ];
+    group.bench_function(FLOOR, |b| b.iter(|| floor.add(1, &attrs)));
+
     let handshake = opentelemetry::Context::new();
     group.bench_function("session start + end", |b| {
         b.iter(|| metrics_only.start(&handshake, None).end())
@@ -106,7 +119,7 @@ criterion_group! {
 fn main() {
     benches();
     towerlight_benches::finish_run_with(
-        None,
+        Some((GROUP, FLOOR)),
         &[(
             GROUP,
             "message bare",

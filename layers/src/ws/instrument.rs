@@ -184,6 +184,7 @@ impl WsInstrument {
             started_wall,
             base,
             counts: Counts::default(),
+            message_attrs: MessageAttrs::default(),
             close: None,
             error: None,
             pings: VecDeque::new(),
@@ -192,6 +193,34 @@ impl WsInstrument {
             ended: false,
         }
     }
+}
+
+/// Metric attributes per (direction, type), built on a cell's first message: later messages
+/// add their point without building (or allocating) an attribute list.
+#[derive(Default)]
+struct MessageAttrs([[Option<Box<[KeyValue]>>; 5]; 2]);
+
+impl MessageAttrs {
+    fn get(&mut self, base: &[KeyValue], direction: Direction, kind: MessageKind) -> &[KeyValue] {
+        let cell = &mut self.0[usize::from(direction == Direction::Transmit)][kind.index()];
+        cell.get_or_insert_with(|| message_attributes(base, direction, kind))
+    }
+}
+
+/// `base` plus the direction and the message type.
+fn message_attributes(
+    base: &[KeyValue],
+    direction: Direction,
+    kind: MessageKind,
+) -> Box<[KeyValue]> {
+    let mut attrs = Vec::with_capacity(base.len() + 2);
+    attrs.extend(base.iter().cloned());
+    attrs.push(KeyValue::new(
+        attr::NETWORK_IO_DIRECTION,
+        direction.as_str(),
+    ));
+    attrs.push(KeyValue::new(names::MESSAGE_TYPE, kind.as_str()));
+    attrs.into_boxed_slice()
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -213,6 +242,7 @@ pub struct WsSession {
     /// `http.route`, when known: on every metric point.
     base: Vec<KeyValue>,
     counts: Counts,
+    message_attrs: MessageAttrs,
     close: Option<(u16, StringValue, CloseInitiator)>,
     /// A protocol failure seen by the adapter (bounded): wins over the close code.
     error: Option<&'static str>,
@@ -254,16 +284,10 @@ impl WsSession {
             }
         }
         let metrics = self.inst.lazy.metrics();
-        let mut attrs = Vec::with_capacity(self.base.len() + 2);
-        attrs.extend(self.base.iter().cloned());
-        attrs.push(KeyValue::new(
-            attr::NETWORK_IO_DIRECTION,
-            direction.as_str(),
-        ));
-        attrs.push(KeyValue::new(names::MESSAGE_TYPE, kind.as_str()));
-        metrics.messages.add(1, &attrs);
+        let attrs = self.message_attrs.get(&self.base, direction, kind);
+        metrics.messages.add(1, attrs);
         if let Some(size) = &metrics.size {
-            size.record(len.max(0) as u64, &attrs);
+            size.record(len.max(0) as u64, attrs);
         }
         if matches!(kind, MessageKind::Text | MessageKind::Binary) {
             self.message_span(direction, kind, len);

@@ -36,6 +36,11 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// A dense index (0..5), for per-type tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The attribute value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -118,5 +123,14 @@ mod tests {
         assert_eq!(Direction::Transmit.as_str(), "transmit");
         assert_eq!(MessageKind::Binary.as_str(), "binary");
         assert_eq!(CloseInitiator::Remote.as_str(), "remote");
+    }
+
+    #[test]
+    fn message_kinds_have_distinct_dense_indexes() {
+        use MessageKind::*;
+        let indexes: Vec<usize> = [Text, Binary, Ping, Pong, Close]
+            .map(MessageKind::index)
+            .into();
+        assert_eq!(indexes, vec![0, 1, 2, 3, 4]);
     }
 }
