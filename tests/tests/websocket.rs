@@ -47,6 +47,11 @@ async fn serve(config: Config) -> (SocketAddr, AbortOnDrop) {
             get(|upgrade: WebSocketUpgrade| async { upgrade.on_upgrade(echo) }),
         )
         .layer(towerlight_axum::layer_with(config));
+    serve_app(app).await
+}
+
+/// Serves `app` (with the peer address) on a free local port.
+async fn serve_app(app: Router) -> (SocketAddr, AbortOnDrop) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -264,11 +269,7 @@ async fn message_spans_are_linked_budgeted_and_current() {
             get(|upgrade: WebSocketUpgrade| async { upgrade.on_upgrade(traced_echo) }),
         )
         .layer(towerlight_axum::layer_with(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let _server = AbortOnDrop(tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    }));
+    let (addr, _server) = serve_app(app).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
         .unwrap();
@@ -336,11 +337,7 @@ async fn message_spans_are_linked_budgeted_and_current() {
             get(|upgrade: WebSocketUpgrade| async { upgrade.on_upgrade(echo) }),
         )
         .layer(towerlight_axum::layer_with(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let _server = AbortOnDrop(tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    }));
+    let (addr, _server) = serve_app(app).await;
     let request = http::Request::get(format!("ws://{addr}/ws"))
         .header(
             "traceparent",
@@ -361,4 +358,43 @@ async fn message_spans_are_linked_budgeted_and_current() {
     let m = t.metrics();
     assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
     assert!(t.spans().iter().all(|s| s.span_kind != SpanKind::Consumer));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_ends_the_session_with_a_bounded_error() {
+    let t = Telemetry::new();
+    let app = Router::new()
+        .route(
+            "/ws",
+            get(|upgrade: WebSocketUpgrade| async {
+                upgrade.max_message_size(1024).on_upgrade(echo)
+            }),
+        )
+        .layer(towerlight_axum::layer_with(config(&t)));
+    let (addr, _server) = serve_app(app).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    ws.send(TMessage::text("small")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), TMessage::text("small"));
+    let secret = format!("password={}", "s".repeat(4096));
+    // The server refuses the message and drops the connection; the client sees the end.
+    let _ = ws.send(TMessage::text(secret.clone())).await;
+    while let Some(Ok(_)) = ws.next().await {}
+
+    let spans = t.wait_spans(SpanKind::Internal, 1).await;
+    let a = attrs(&spans[0]);
+    assert_eq!(a["error.type"], Value::from("message_too_big"));
+    assert_eq!(a["websocket.messages.received"], Value::I64(1));
+    assert_eq!(spans[0].status, Status::error(""));
+    let m = t.metrics();
+    let durations = m.histogram("websocket.server.session.duration");
+    assert_eq!(durations.len(), 1);
+    assert_eq!(
+        durations[0].attributes["error.type"],
+        Value::from("message_too_big")
+    );
+    assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
+    let everything = format!("{:?}{:?}", t.spans(), durations);
+    assert!(!everything.contains("sssssssss"), "no payload in telemetry");
 }

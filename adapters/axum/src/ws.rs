@@ -163,6 +163,18 @@ fn observe(session: &mut WsSession, direction: Direction, message: &Message) {
     }
 }
 
+/// A bounded `error.type` for a failed read: tungstenite's error inside axum's, classified
+/// once (in `towerlight-tungstenite`); anything else is `_OTHER`.
+fn error_type(error: &axum::Error) -> &'static str {
+    use std::error::Error as _;
+    error
+        .source()
+        .and_then(|e| {
+            e.downcast_ref::<towerlight_tungstenite::tokio_tungstenite::tungstenite::Error>()
+        })
+        .map_or("_OTHER", towerlight_tungstenite::error_type)
+}
+
 fn close_parts(frame: Option<&CloseFrame>) -> (Option<u16>, &str) {
     match frame {
         Some(f) => (Some(f.code), f.reason.as_str()),
@@ -179,8 +191,14 @@ impl Stream for WebSocket {
             session.end_processing();
         }
         let item = std::task::ready!(Pin::new(&mut self.inner).poll_next(cx));
-        if let Some(Ok(message)) = &item {
-            self.observe(Direction::Receive, message);
+        match &item {
+            Some(Ok(message)) => self.observe(Direction::Receive, message),
+            Some(Err(e)) => {
+                if let Some(session) = self.session.as_mut() {
+                    session.on_error(error_type(e));
+                }
+            }
+            None => {}
         }
         Poll::Ready(item)
     }

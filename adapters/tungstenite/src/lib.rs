@@ -5,9 +5,12 @@
 /// `tracing` features through this crate's features of the same names).
 pub use towerlight;
 
+/// The tokio-tungstenite this crate is built on (its `Message`, `Error` and configuration).
+pub use tokio_tungstenite;
+
 mod stream;
 
-pub use stream::TracedWebSocketStream;
+pub use stream::{error_type, TracedWebSocketStream};
 
 use std::sync::{Arc, Mutex};
 

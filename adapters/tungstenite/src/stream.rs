@@ -55,8 +55,9 @@ impl<S> TracedWebSocketStream<S> {
     }
 }
 
-/// A bounded `error.type` for tungstenite's errors.
-pub(crate) fn error_type(error: &WsError) -> &'static str {
+/// A bounded `error.type` for tungstenite's errors (also used by adapters of frameworks built
+/// on tungstenite, such as Axum's WebSocket).
+pub fn error_type(error: &WsError) -> &'static str {
     match error {
         WsError::ConnectionClosed | WsError::AlreadyClosed => "closed",
         WsError::Io(_) => "io_error",
