@@ -398,3 +398,77 @@ async fn an_oversized_message_ends_the_session_with_a_bounded_error() {
     let everything = format!("{:?}{:?}", t.spans(), durations);
     assert!(!everything.contains("sssssssss"), "no payload in telemetry");
 }
+
+/// RFC 8441: the handshake is an HTTP/2 extended CONNECT answered with a 200. It is measured as
+/// the request (ending at the 200) and hands the session over like a 101 does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_extended_connect_handshake_ends_at_the_200() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    let t = Telemetry::new();
+    let app = Router::new()
+        .route(
+            "/ws",
+            axum::routing::any(|upgrade: WebSocketUpgrade| async { upgrade.on_upgrade(echo) }),
+        )
+        .layer(towerlight_axum::layer_with(config(&t)));
+    let (addr, _server) = serve_app(app).await;
+    let io = TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let (mut send, mut conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake(io)
+        .await
+        .unwrap();
+    // Drive the connection until the server's SETTINGS (extended CONNECT allowed) arrive.
+    while !conn.is_extended_connect_protocol_enabled() {
+        tokio::select! {
+            biased;
+            end = &mut conn => panic!("connection ended: {end:?}"),
+            _ = tokio::task::yield_now() => {}
+        }
+    }
+    let _conn = AbortOnDrop(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    let request = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .extension(hyper::ext::Protocol::from_static("websocket"))
+        .uri(format!("http://{addr}/ws"))
+        .header("sec-websocket-version", "13")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let mut response = send.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let upgraded = hyper::upgrade::on(&mut response).await.unwrap();
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        TokioIo::new(upgraded),
+        Role::Client,
+        None,
+    )
+    .await;
+    ws.send(TMessage::text("over h2")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), TMessage::text("over h2"));
+    ws.close(None).await.unwrap();
+    while let Some(Ok(_)) = ws.next().await {}
+
+    let session = t.wait_spans(SpanKind::Internal, 1).await.remove(0);
+    let handshake = t.server_span().await;
+    assert_eq!(handshake.name, "CONNECT /ws");
+    let h = attrs(&handshake);
+    assert_eq!(h["http.response.status_code"], Value::I64(200));
+    assert_eq!(h["network.protocol.version"], Value::from("2"));
+    assert_eq!(session.parent_span_id, handshake.span_context.span_id());
+    assert!(handshake.end_time <= session.start_time + std::time::Duration::from_millis(50));
+    let a = attrs(&session);
+    assert_eq!(a["websocket.messages.received"], Value::I64(2));
+    assert_eq!(a["websocket.close.code"], Value::I64(1005));
+    let m = t.metrics();
+    let handshakes = m.histogram("http.server.request.duration");
+    assert_eq!(handshakes.len(), 1);
+    assert_eq!(
+        handshakes[0].attributes["http.request.method"],
+        Value::from("CONNECT")
+    );
+    let session_duration = session.end_time.duration_since(session.start_time).unwrap();
+    assert!(handshakes[0].sum < session_duration.as_secs_f64() + 0.05);
+    assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
+}

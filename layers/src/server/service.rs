@@ -130,7 +130,7 @@ where
 
         let (call, counter) = self.start::<B>(&mut parts);
         if let Some(call) = &call {
-            let upgraded = is_websocket_upgrade(&parts.headers);
+            let upgraded = is_websocket_upgrade(&parts);
             let cx = crate::body::CallObserver::context(call);
             if upgraded {
                 // For the session that follows: framework adapters start it from this.
@@ -159,11 +159,61 @@ where
     }
 }
 
-/// Whether a request asks to become a WebSocket (HTTP/1.1 `Upgrade: websocket`, or an HTTP/2
-/// extended CONNECT with `:protocol websocket`, which `http` exposes as an extension).
-fn is_websocket_upgrade(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+/// Whether a request asks to become a WebSocket: HTTP/1.1 `Upgrade: websocket`, or an HTTP/2
+/// extended CONNECT (RFC 8441). The `:protocol` pseudo-header is a hyper/h2 type we do not
+/// depend on; a CONNECT carrying `Sec-WebSocket-Version` (which RFC 8441 requires) is the
+/// WebSocket bootstrap — a tunnel or another protocol never carries it.
+fn is_websocket_upgrade(parts: &http::request::Parts) -> bool {
+    let h2_bootstrap = parts.method == http::Method::CONNECT
+        && parts.version >= http::Version::HTTP_2
+        && parts
+            .headers
+            .contains_key(http::header::SEC_WEBSOCKET_VERSION);
+    h2_bootstrap
+        || parts
+            .headers
+            .get(http::header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_websocket_upgrade;
+
+    fn parts(
+        method: &str,
+        version: http::Version,
+        headers: &[(&str, &str)],
+    ) -> http::request::Parts {
+        let mut b = http::Request::builder().method(method).version(version);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn websocket_bootstraps() {
+        use http::Version;
+        let h1 = [("upgrade", "WebSocket"), ("connection", "upgrade")];
+        assert!(is_websocket_upgrade(&parts("GET", Version::HTTP_11, &h1)));
+        let h2 = [("sec-websocket-version", "13")];
+        assert!(is_websocket_upgrade(&parts(
+            "CONNECT",
+            Version::HTTP_2,
+            &h2
+        )));
+        assert!(
+            !is_websocket_upgrade(&parts("CONNECT", Version::HTTP_2, &[])),
+            "a tunnel"
+        );
+        assert!(
+            !is_websocket_upgrade(&parts("CONNECT", Version::HTTP_11, &h2)),
+            "h1 CONNECT"
+        );
+        assert!(!is_websocket_upgrade(&parts("GET", Version::HTTP_2, &h2)));
+        let h2c = [("upgrade", "h2c")];
+        assert!(!is_websocket_upgrade(&parts("GET", Version::HTTP_11, &h2c)));
+    }
 }
