@@ -292,8 +292,8 @@ struct RpcState {
 }
 
 /// One RPC call in flight: owns its span, its metric attributes and its timing. The system's own
-/// call type ([`GrpcCall`](crate::grpc::GrpcCall), …) decides the outcome and calls
-/// [`RpcCall::finish`]; dropped unfinished, the call ends as `cancelled`.
+/// call type ([`GrpcCall`](crate::grpc::GrpcCall), …) decides the outcome and finishes it;
+/// dropped unfinished, the call ends as `cancelled`.
 pub struct RpcCall {
     inst: Arc<RpcInstrument>,
     cx: Context,
