@@ -124,3 +124,37 @@ async fn python_client_against_actix() {
     assert_eq!(a["websocket.close.reason"], Value::from("r".repeat(123)));
     assert_eq!(a["error.type"], Value::from("4xxx"));
 }
+
+/// A frame above actix-ws's limit (64 KiB by default): the stream fails with `Overflow`, the
+/// session ends as `message_too_big` (not as a bare 1006) and nothing of the payload is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_ends_the_session_with_a_bounded_error() {
+    let t = Telemetry::new();
+    let server = serve_actix(
+        |cfg: &mut web::ServiceConfig| {
+            cfg.route("/ws", web::get().to(echo));
+        },
+        towerlight_actix::Otel::with_config(t.config().websocket_session_spans(true)),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .unwrap();
+    ws.send(TMessage::text("small")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), TMessage::text("small"));
+    let _ = ws.send(TMessage::text("token=".repeat(12_000))).await;
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {}
+
+    let session = t.wait_spans(SpanKind::Internal, 1).await.remove(0);
+    let a = attr_map(&session.attributes);
+    assert_eq!(a["error.type"], Value::from("message_too_big"));
+    assert_eq!(a["websocket.messages.received"], Value::I64(1));
+    assert!(!format!("{session:?}").contains("token=token="));
+    let m = t.metrics();
+    let durations = m.histogram("websocket.server.session.duration");
+    assert_eq!(durations.len(), 1);
+    assert_eq!(
+        durations[0].attributes["error.type"],
+        Value::from("message_too_big")
+    );
+    assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
+}
