@@ -223,6 +223,21 @@ impl Metrics {
         }
     }
 
+    /// Asserts that exactly one WebSocket server session ended, with this `error.type`, and
+    /// that no session is left active.
+    pub fn assert_one_server_session_ended_as(&self, error_type: &str) {
+        let durations = self.histogram("websocket.server.session.duration");
+        assert_eq!(durations.len(), 1, "one session duration point");
+        assert_eq!(
+            durations[0].attributes["error.type"],
+            opentelemetry::Value::from(error_type.to_owned())
+        );
+        assert_eq!(
+            self.sum_i64("websocket.server.active_sessions")[0].value,
+            0.0
+        );
+    }
+
     /// The points of an i64 sum (up-down counter), empty when absent.
     pub fn sum_i64(&self, name: &str) -> Vec<SumPoint> {
         fn conv(p: &SumDataPoint<i64>) -> SumPoint {

@@ -43,15 +43,20 @@ async fn echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpRes
     Ok(response)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn actix_ws_sessions_are_measured() {
-    let t = Telemetry::new();
-    let server = serve_actix(
+/// An Actix app serving `echo` on `/ws`, with session spans on.
+fn serve_echo(t: &Telemetry) -> towerlight_tests::TestServer {
+    serve_actix(
         |cfg: &mut web::ServiceConfig| {
             cfg.route("/ws", web::get().to(echo));
         },
         towerlight_actix::Otel::with_config(t.config().websocket_session_spans(true)),
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_ws_sessions_are_measured() {
+    let t = Telemetry::new();
+    let server = serve_echo(&t);
     let (mut ws, response) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
         .await
         .unwrap();
@@ -102,12 +107,7 @@ async fn actix_ws_sessions_are_measured() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_against_actix() {
     let t = Telemetry::new();
-    let server = serve_actix(
-        |cfg: &mut web::ServiceConfig| {
-            cfg.route("/ws", web::get().to(echo));
-        },
-        towerlight_actix::Otel::with_config(t.config().websocket_session_spans(true)),
-    );
+    let server = serve_echo(&t);
     towerlight_tests::python::run(
         towerlight_tests::python::WEBSOCKETS_CLIENT,
         &[&format!("ws://{}/ws", server.addr)],
@@ -130,12 +130,7 @@ async fn python_client_against_actix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_frame_ends_the_session_with_a_bounded_error() {
     let t = Telemetry::new();
-    let server = serve_actix(
-        |cfg: &mut web::ServiceConfig| {
-            cfg.route("/ws", web::get().to(echo));
-        },
-        towerlight_actix::Otel::with_config(t.config().websocket_session_spans(true)),
-    );
+    let server = serve_echo(&t);
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
         .await
         .unwrap();
@@ -149,12 +144,6 @@ async fn an_oversized_frame_ends_the_session_with_a_bounded_error() {
     assert_eq!(a["error.type"], Value::from("message_too_big"));
     assert_eq!(a["websocket.messages.received"], Value::I64(1));
     assert!(!format!("{session:?}").contains("token=token="));
-    let m = t.metrics();
-    let durations = m.histogram("websocket.server.session.duration");
-    assert_eq!(durations.len(), 1);
-    assert_eq!(
-        durations[0].attributes["error.type"],
-        Value::from("message_too_big")
-    );
-    assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
+    t.metrics()
+        .assert_one_server_session_ended_as("message_too_big");
 }
