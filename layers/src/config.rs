@@ -205,7 +205,11 @@ pub(crate) enum TracerSource {
 #[derive(Clone)]
 pub(crate) enum MeterSource {
     Global,
-    Provider(Arc<dyn Fn(InstrumentationScope) -> Meter + Send + Sync>),
+    /// The provider's meters, and whether they bind for real (see `common::bind`).
+    Provider(
+        Arc<dyn Fn(InstrumentationScope) -> Meter + Send + Sync>,
+        bool,
+    ),
 }
 
 /// The options every towerlight layer shares: one builder vocabulary for HTTP, gRPC, WebSocket and
@@ -367,7 +371,10 @@ impl Config {
     where
         P: MeterProvider + Send + Sync + 'static,
     {
-        self.meter = MeterSource::Provider(Arc::new(move |scope| provider.meter_with_scope(scope)));
+        self.meter = MeterSource::Provider(
+            Arc::new(move |scope| provider.meter_with_scope(scope)),
+            crate::common::bind::provider_binds::<P>(),
+        );
         self
     }
 
@@ -625,7 +632,15 @@ impl Config {
     pub(crate) fn build_meter(&self) -> Meter {
         match &self.meter {
             MeterSource::Global => opentelemetry::global::meter_with_scope(Self::scope()),
-            MeterSource::Provider(f) => f(Self::scope()),
+            MeterSource::Provider(f, _) => f(Self::scope()),
+        }
+    }
+
+    /// Whether the meters of [`Config::build_meter`] bind for real (see `common::bind`).
+    pub(crate) fn meter_binds(&self) -> bool {
+        match &self.meter {
+            MeterSource::Global => crate::common::bind::global_binds(),
+            MeterSource::Provider(_, binds) => *binds,
         }
     }
 

@@ -443,7 +443,8 @@ async fn an_http2_extended_connect_handshake_ends_at_the_200() {
     .await;
     ws.send(TMessage::text("over h2")).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), TMessage::text("over h2"));
-    ws.close(None).await.unwrap();
+    // The server answers the close and ends the h2 stream: our flush may find it gone already.
+    let _ = ws.close(None).await;
     while let Some(Ok(_)) = ws.next().await {}
 
     let session = t.wait_spans(SpanKind::Internal, 1).await.remove(0);

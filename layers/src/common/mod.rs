@@ -1,6 +1,7 @@
 //! What every protocol shares: the size caps on client-controlled values and the redaction rules.
 
 pub(crate) mod address;
+pub(crate) mod bind;
 pub(crate) mod buckets;
 pub(crate) mod headers;
 pub(crate) mod lazy;

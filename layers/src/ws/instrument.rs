@@ -13,6 +13,7 @@ use opentelemetry_semantic_conventions::attribute as attr;
 use super::attributes as names;
 use super::messages::MessageSpan;
 use super::rules::{close_error_type, CloseInitiator, Direction, MessageKind, ABNORMAL};
+use crate::common::bind::FixedCounter;
 use crate::common::buckets::DURATION_BUCKETS;
 use crate::common::lazy::Lazy;
 use crate::common::limit::capped;
@@ -54,6 +55,8 @@ struct WsMetrics {
     messages: Counter<u64>,
     size: Option<Histogram<u64>>,
     ping: Option<Histogram<f64>>,
+    /// Whether the meter binds for real (`common::bind`).
+    binds: bool,
 }
 
 impl WsMetrics {
@@ -102,6 +105,7 @@ impl WsMetrics {
                     .with_boundaries(DURATION_BUCKETS.to_vec())
                     .build()
             }),
+            binds: config.meter_binds(),
         }
     }
 }
@@ -184,7 +188,7 @@ impl WsInstrument {
             started_wall,
             base,
             counts: Counts::default(),
-            message_attrs: MessageAttrs::default(),
+            messages: MessageSeries::default(),
             close: None,
             error: None,
             pings: VecDeque::new(),
@@ -195,15 +199,24 @@ impl WsInstrument {
     }
 }
 
-/// Metric attributes per (direction, type), built on a cell's first message: later messages
-/// add their point without building (or allocating) an attribute list.
+/// The message counter's series per (direction, type), made on a cell's first message (bound
+/// when the provider binds): later messages add their point without building an attribute list.
 #[derive(Default)]
-struct MessageAttrs([[Option<Box<[KeyValue]>>; 5]; 2]);
+struct MessageSeries([[Option<FixedCounter>; 5]; 2]);
 
-impl MessageAttrs {
-    fn get(&mut self, base: &[KeyValue], direction: Direction, kind: MessageKind) -> &[KeyValue] {
+impl MessageSeries {
+    fn get(
+        &mut self,
+        metrics: &WsMetrics,
+        base: &[KeyValue],
+        direction: Direction,
+        kind: MessageKind,
+    ) -> &FixedCounter {
         let cell = &mut self.0[usize::from(direction == Direction::Transmit)][kind.index()];
-        cell.get_or_insert_with(|| message_attributes(base, direction, kind))
+        cell.get_or_insert_with(|| {
+            let attrs = message_attributes(base, direction, kind);
+            FixedCounter::new(&metrics.messages, attrs, metrics.binds)
+        })
     }
 }
 
@@ -242,7 +255,7 @@ pub struct WsSession {
     /// `http.route`, when known: on every metric point.
     base: Vec<KeyValue>,
     counts: Counts,
-    message_attrs: MessageAttrs,
+    messages: MessageSeries,
     close: Option<(u16, StringValue, CloseInitiator)>,
     /// A protocol failure seen by the adapter (bounded): wins over the close code.
     error: Option<&'static str>,
@@ -284,10 +297,10 @@ impl WsSession {
             }
         }
         let metrics = self.inst.lazy.metrics();
-        let attrs = self.message_attrs.get(&self.base, direction, kind);
-        metrics.messages.add(1, attrs);
+        let series = self.messages.get(metrics, &self.base, direction, kind);
+        series.add(&metrics.messages, 1);
         if let Some(size) = &metrics.size {
-            size.record(len.max(0) as u64, attrs);
+            size.record(len.max(0) as u64, series.attributes());
         }
         if matches!(kind, MessageKind::Text | MessageKind::Binary) {
             self.message_span(direction, kind, len);
