@@ -18,6 +18,7 @@ pub mod otlp_receiver;
 pub mod python;
 pub mod scenarios;
 pub mod telemetry;
+pub mod ws_client;
 
 /// The test service's generated code (checked in: `tests/proto/echo.proto`, generated with
 /// `tonic-prost-build` from a `protox`-compiled descriptor, so no `protoc` is needed).

@@ -469,3 +469,12 @@ async fn an_http2_extended_connect_handshake_ends_at_the_200() {
     assert!(handshakes[0].sum < session_duration.as_secs_f64() + 0.05);
     assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
 }
+
+/// towerlight's tokio-tungstenite client against the Axum server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_traced_tungstenite_client_against_axum() {
+    let t = Telemetry::new();
+    let (addr, _server) = serve(t.config().websocket_session_spans(true)).await;
+    let url = format!("ws://{addr}/ws");
+    towerlight_tests::ws_client::traced_client_round_trip(&t, &url, "GET /ws").await;
+}

@@ -147,3 +147,12 @@ async fn an_oversized_frame_ends_the_session_with_a_bounded_error() {
     t.metrics()
         .assert_one_server_session_ended_as("message_too_big");
 }
+
+/// towerlight's tokio-tungstenite client against the Actix server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_traced_tungstenite_client_against_actix() {
+    let t = Telemetry::new();
+    let server = serve_echo(&t);
+    let url = format!("ws://{}/ws", server.addr);
+    towerlight_tests::ws_client::traced_client_round_trip(&t, &url, "GET /ws").await;
+}

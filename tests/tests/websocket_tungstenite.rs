@@ -5,15 +5,12 @@
 use std::net::SocketAddr;
 
 use futures_util::{SinkExt, StreamExt};
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::SpanKind;
 use opentelemetry::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
 use towerlight_tests::axum_harness::AbortOnDrop;
 use towerlight_tests::Telemetry;
-use towerlight_tungstenite::{WsClient, WsServer};
+use towerlight_tungstenite::WsServer;
 
 /// An echo server accepting with towerlight's handshake instrumentation.
 async fn serve(server: WsServer) -> (SocketAddr, AbortOnDrop) {
@@ -42,55 +39,8 @@ async fn serve(server: WsServer) -> (SocketAddr, AbortOnDrop) {
 async fn handshake_context_and_sessions_on_both_sides() {
     let t = Telemetry::new();
     let (addr, _server) = serve(WsServer::new(t.config().websocket_session_spans(true))).await;
-    let client = WsClient::new(t.config().websocket_session_spans(true));
-    let parent = t.tracer_provider.tracer("test").start("caller");
-    let cx = opentelemetry::Context::current_with_span(parent);
-    let (mut ws, response) = {
-        let _attached = cx.clone().attach();
-        client.connect(format!("ws://{addr}/echo")).await.unwrap()
-    };
-    assert_eq!(response.status(), 101);
-    ws.send(Message::text("hello")).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
-    ws.send(Message::Close(Some(CloseFrame {
-        code: CloseCode::Library(4000),
-        reason: "bye".into(),
-    })))
-    .await
-    .unwrap();
-    while ws.next().await.is_some() {}
-    drop(ws);
-    cx.span().end();
-
-    let server_handshake = t.server_span().await;
-    let clients = t.wait_spans(SpanKind::Client, 1).await;
-    let client_handshake = &clients[0];
-    assert_eq!(client_handshake.name, "GET");
-    assert_eq!(server_handshake.name, "GET /echo");
-    assert_eq!(
-        server_handshake.parent_span_id,
-        client_handshake.span_context.span_id()
-    );
-    let sessions = t.wait_spans(SpanKind::Internal, 2).await;
-    let server_session = sessions
-        .iter()
-        .find(|s| s.parent_span_id == server_handshake.span_context.span_id())
-        .unwrap();
-    let client_session = sessions
-        .iter()
-        .find(|s| s.parent_span_id == client_handshake.span_context.span_id())
-        .unwrap();
-    let a = towerlight_tests::attr_map(&server_session.attributes);
-    assert_eq!(a["websocket.close.code"], Value::I64(4000));
-    assert_eq!(a["websocket.close.initiator"], Value::from("remote"));
-    assert_eq!(a["error.type"], Value::from("4xxx"));
-    let a = towerlight_tests::attr_map(&client_session.attributes);
-    assert_eq!(a["websocket.close.initiator"], Value::from("local"));
-    assert_eq!(a["websocket.messages.sent"], Value::I64(2));
-    let m = t.metrics();
-    assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
-    assert_eq!(m.sum_i64("websocket.client.active_sessions")[0].value, 0.0);
-    assert_eq!(m.histogram("websocket.client.session.duration")[0].count, 1);
+    let url = format!("ws://{addr}/echo");
+    towerlight_tests::ws_client::traced_client_round_trip(&t, &url, "GET /echo").await;
 }
 
 /// A text frame that is not UTF-8: the server's session ends as `invalid_utf8`, nothing panics.
