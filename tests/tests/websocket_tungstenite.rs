@@ -46,6 +46,20 @@ async fn handshake_context_and_sessions_on_both_sides() {
 /// A text frame that is not UTF-8: the server's session ends as `invalid_utf8`, nothing panics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_utf8_ends_the_session_with_its_error() {
+    // FIN + text, masked with a zero key, payload 0xff 0xfe.
+    raw_frame_ends_the_session_as(&[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe], "invalid_utf8").await;
+}
+
+/// Protocol violations a client can send: a reserved opcode, an unmasked client frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_violations_end_the_session_as_protocol_errors() {
+    raw_frame_ends_the_session_as(&[0x83, 0x80, 0, 0, 0, 0], "protocol_error").await;
+    raw_frame_ends_the_session_as(&[0x81, 0x01, b'a'], "protocol_error").await;
+}
+
+/// Sends `frame` right after a raw handshake; the server's session must end with `error_type`
+/// and leave nothing active.
+async fn raw_frame_ends_the_session_as(frame: &[u8], error_type: &str) {
     let t = Telemetry::new();
     let (addr, _server) = serve(WsServer::new(t.config())).await;
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -57,10 +71,7 @@ async fn invalid_utf8_ends_the_session_with_its_error() {
     let mut head = [0u8; 512];
     let n = tcp.read(&mut head).await.unwrap();
     assert!(head[..n].starts_with(b"HTTP/1.1 101"));
-    // FIN + text, masked with a zero key, payload 0xff 0xfe.
-    tcp.write_all(&[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe])
-        .await
-        .unwrap();
+    tcp.write_all(frame).await.unwrap();
     let mut rest = Vec::new();
     let _ = tcp.read_to_end(&mut rest).await;
     let mut m = t.metrics();
@@ -74,7 +85,7 @@ async fn invalid_utf8_ends_the_session_with_its_error() {
     let durations = m.histogram("websocket.server.session.duration");
     assert_eq!(
         durations[0].attributes["error.type"],
-        Value::from("invalid_utf8")
+        Value::from(error_type.to_owned())
     );
     assert_eq!(durations[0].attributes["http.route"], Value::from("/echo"));
     assert_eq!(m.sum_i64("websocket.server.active_sessions")[0].value, 0.0);
