@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use http::HeaderName;
 use opentelemetry::global::BoxedTracer;
+
+use crate::common::tracer::LayerTracer;
 use opentelemetry::metrics::{Meter, MeterProvider};
 use opentelemetry::trace::TracerProvider;
 use opentelemetry::{InstrumentationScope, KeyValue};
@@ -200,6 +202,9 @@ pub(crate) enum PublicEndpoint {
 pub(crate) enum TracerSource {
     Global,
     Provider(Arc<dyn Fn(InstrumentationScope) -> BoxedTracer + Send + Sync>),
+    /// The SDK's provider, whose tracer is used directly (see `common::tracer`).
+    #[cfg(feature = "setup")]
+    Sdk(opentelemetry_sdk::trace::SdkTracerProvider),
 }
 
 #[derive(Clone)]
@@ -360,6 +365,11 @@ impl Config {
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
     {
+        #[cfg(feature = "setup")]
+        if let Some(sdk) = crate::common::tracer::as_sdk(&provider) {
+            self.tracer = TracerSource::Sdk(sdk);
+            return self;
+        }
         self.tracer = TracerSource::Provider(Arc::new(move |scope| {
             BoxedTracer::new(Box::new(provider.tracer_with_scope(scope)))
         }));
@@ -622,10 +632,22 @@ impl Config {
             .build()
     }
 
-    pub(crate) fn build_tracer(&self) -> BoxedTracer {
+    pub(crate) fn build_tracer(&self) -> LayerTracer {
+        #[cfg(feature = "setup")]
+        use opentelemetry::trace::TracerProvider as _;
         match &self.tracer {
-            TracerSource::Global => opentelemetry::global::tracer_with_scope(Self::scope()),
-            TracerSource::Provider(f) => f(Self::scope()),
+            #[cfg(feature = "setup")]
+            TracerSource::Global => match crate::common::tracer::global_sdk() {
+                Some(sdk) => LayerTracer::Sdk(sdk.tracer_with_scope(Self::scope())),
+                None => LayerTracer::Boxed(opentelemetry::global::tracer_with_scope(Self::scope())),
+            },
+            #[cfg(not(feature = "setup"))]
+            TracerSource::Global => {
+                LayerTracer::Boxed(opentelemetry::global::tracer_with_scope(Self::scope()))
+            }
+            TracerSource::Provider(f) => LayerTracer::Boxed(f(Self::scope())),
+            #[cfg(feature = "setup")]
+            TracerSource::Sdk(p) => LayerTracer::Sdk(p.tracer_with_scope(Self::scope())),
         }
     }
 

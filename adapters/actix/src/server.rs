@@ -110,7 +110,9 @@ where
         let parts = request_parts(&req, |name| inst.needs_request_header(name));
         // `match_pattern` resolves against the app's resource map: `None` for unmatched
         // requests (the default service), never a made-up route.
-        let route = req.match_pattern().map(Arc::<str>::from);
+        let route = req
+            .match_pattern()
+            .map(|p| towerlight::http::shared_route(&p));
         let ws_route = route.clone();
         let peer = req.peer_addr();
         let counter = self.inst.counts_body_sizes().then(ByteCounter::default);

@@ -57,7 +57,7 @@ fn matched_path(parts: &http::request::Parts) -> Option<Arc<str>> {
     parts
         .extensions
         .get::<MatchedPath>()
-        .map(|m| Arc::from(m.as_str()))
+        .map(|m| towerlight::http::shared_route(m.as_str()))
 }
 
 fn connect_info(parts: &http::request::Parts) -> Option<SocketAddr> {

@@ -44,7 +44,7 @@ impl HeaderCapture {
     /// each capped to the configured length. Sensitive headers are present as `REDACTED` (one per
     /// value), so their presence is visible but never their content. Values that are not valid
     /// UTF-8 are exported lossily.
-    pub(crate) fn capture(&self, headers: &HeaderMap, out: &mut Vec<KeyValue>) {
+    pub(crate) fn capture(&self, headers: &HeaderMap, out: &mut impl Extend<KeyValue>) {
         for (name, key, sensitive) in &self.entries {
             let values: Vec<StringValue> = headers
                 .get_all(name)
@@ -59,10 +59,10 @@ impl HeaderCapture {
                 })
                 .collect();
             if !values.is_empty() {
-                out.push(KeyValue::new(
+                out.extend([KeyValue::new(
                     key.clone(),
                     Value::Array(Array::String(values)),
-                ));
+                )]);
             }
         }
     }

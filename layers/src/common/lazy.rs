@@ -8,9 +8,9 @@
 
 use std::sync::OnceLock;
 
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Meter;
 
+use crate::common::tracer::LayerTracer;
 use crate::config::Config;
 
 /// Builds a protocol's metric instruments from the meter and the configuration.
@@ -20,7 +20,7 @@ pub(crate) type BuildMetrics<M> = fn(&Meter, &Config) -> M;
 pub(crate) struct Lazy<M> {
     config: Config,
     build: BuildMetrics<M>,
-    cell: OnceLock<(BoxedTracer, M)>,
+    cell: OnceLock<(LayerTracer, M)>,
 }
 
 impl<M> Lazy<M> {
@@ -32,7 +32,7 @@ impl<M> Lazy<M> {
         }
     }
 
-    fn get(&self) -> &(BoxedTracer, M) {
+    fn get(&self) -> &(LayerTracer, M) {
         self.cell.get_or_init(|| {
             tracing::debug!(
                 target: "towerlight",
@@ -48,7 +48,7 @@ impl<M> Lazy<M> {
     }
 
     /// The tracer (resolved now if this is the first use).
-    pub(crate) fn tracer(&self) -> &BoxedTracer {
+    pub(crate) fn tracer(&self) -> &LayerTracer {
         &self.get().0
     }
 

@@ -4,9 +4,11 @@ pub(crate) mod address;
 pub(crate) mod bind;
 pub(crate) mod buckets;
 pub(crate) mod headers;
+pub(crate) mod intern;
 pub(crate) mod lazy;
 pub(crate) mod limit;
 pub(crate) mod redact;
+pub(crate) mod tracer;
 pub(crate) mod trust;
 
 pub use limit::DEFAULT_VALUE_LENGTH;

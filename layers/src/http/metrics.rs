@@ -1,8 +1,10 @@
 //! The HTTP metric instruments, created once per layer.
 
-use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
+use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter, UpDownCounter};
+use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::metric as semconv;
 
+use crate::common::bind::SeriesCache;
 use crate::config::Config;
 
 pub use crate::common::buckets::DURATION_BUCKETS;
@@ -29,13 +31,35 @@ const SIZE_BUCKETS: [f64; 14] = [
     1073741824.0,
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct HttpMetrics {
     pub(crate) duration: Histogram<f64>,
     pub(crate) old_duration: Option<Histogram<f64>>,
     pub(crate) active: Option<UpDownCounter<i64>>,
     pub(crate) request_size: Option<Histogram<u64>>,
     pub(crate) response_size: Option<Histogram<u64>>,
+    /// The duration and body-size series, bound per attribute set.
+    series: SeriesCache<BoundSeries>,
+    /// The active-requests series, bound per attribute set.
+    active_series: SeriesCache<BoundUpDownCounter<i64>>,
+}
+
+/// The per-request histograms of one attribute set, bound.
+struct BoundSeries {
+    duration: BoundHistogram<f64>,
+    request_size: Option<BoundHistogram<u64>>,
+    response_size: Option<BoundHistogram<u64>>,
+}
+
+/// What one finished request records on the histograms that share its attribute set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured {
+    /// Seconds.
+    pub(crate) duration: f64,
+    /// Request body bytes, when known.
+    pub(crate) request_size: Option<u64>,
+    /// Response body bytes.
+    pub(crate) response_size: u64,
 }
 
 /// Which side of the connection the metrics describe.
@@ -49,6 +73,54 @@ impl HttpMetrics {
     /// Whether a body-size histogram is on.
     pub(crate) fn has_sizes(&self) -> bool {
         self.request_size.is_some() || self.response_size.is_some()
+    }
+
+    /// Records a finished request's duration (and body sizes when on) with `attrs`: through the
+    /// bound series of that set when the provider binds, else through the attribute slice.
+    /// Only a `bindable` set (bounded by construction) is bound.
+    pub(crate) fn record(&self, attrs: &[KeyValue], m: Measured, bindable: bool) {
+        let bound = bindable.then(|| {
+            self.series.with(
+                attrs,
+                |a| BoundSeries {
+                    duration: self.duration.bind(a),
+                    request_size: self.request_size.as_ref().map(|h| h.bind(a)),
+                    response_size: self.response_size.as_ref().map(|h| h.bind(a)),
+                },
+                |s| {
+                    s.duration.record(m.duration);
+                    if let (Some(h), Some(n)) = (&s.request_size, m.request_size) {
+                        h.record(n);
+                    }
+                    if let Some(h) = &s.response_size {
+                        h.record(m.response_size);
+                    }
+                },
+            )
+        });
+        if bound.flatten().is_some() {
+            return;
+        }
+        self.duration.record(m.duration, attrs);
+        if let (Some(h), Some(n)) = (&self.request_size, m.request_size) {
+            h.record(n, attrs);
+        }
+        if let Some(h) = &self.response_size {
+            h.record(m.response_size, attrs);
+        }
+    }
+
+    /// Adds `delta` to the active requests of `attrs` (when that metric is on).
+    pub(crate) fn add_active(&self, delta: i64, attrs: &[KeyValue]) {
+        let Some(active) = &self.active else {
+            return;
+        };
+        let bound = self
+            .active_series
+            .with(attrs, |a| active.bind(a), |c| c.add(delta));
+        if bound.is_none() {
+            active.add(delta, attrs);
+        }
     }
 
     pub(crate) fn new(meter: &Meter, config: &Config, side: Side) -> HttpMetrics {
@@ -73,7 +145,10 @@ impl HttpMetrics {
         } else {
             "client"
         };
+        let binds = config.meter_binds();
         HttpMetrics {
+            series: SeriesCache::new(binds),
+            active_series: SeriesCache::new(binds),
             duration: meter
                 .f64_histogram(duration)
                 .with_unit("s")

@@ -6,8 +6,10 @@ pub mod metrics;
 mod progress;
 mod resolved;
 pub mod server;
+pub(crate) mod status;
 mod url;
 
+pub use crate::common::intern::shared_route;
 pub use client::{HttpClientLayer, HttpClientService, ResendCount, UrlTemplate};
 pub use server::{
     HttpServerLayer, HttpServerService, PeerAddr, Protocol, RouteSlot, ServerLayer, ServerService,

@@ -2,13 +2,13 @@
 //! the header capture lists when its layer is built, the tracer and the metric instruments at its
 //! first request (see [`Lazy`]).
 
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Meter;
 use opentelemetry_semantic_conventions::attribute as attr;
 
 use super::metrics::{HttpMetrics, Side};
 use crate::common::headers::HeaderCapture;
 use crate::common::lazy::Lazy;
+use crate::common::tracer::LayerTracer;
 use crate::config::Config;
 use crate::propagation::Propagator;
 
@@ -47,7 +47,7 @@ impl Resolved {
     }
 
     /// The tracer, resolved at the first request.
-    pub(crate) fn tracer(&self) -> &BoxedTracer {
+    pub(crate) fn tracer(&self) -> &LayerTracer {
         self.lazy.tracer()
     }
 

@@ -52,7 +52,7 @@ impl MessageSpans {
 
 /// The span of one message, or `None` when it gets none.
 pub(crate) struct MessageSpan<'a> {
-    pub(crate) tracer: &'a opentelemetry::global::BoxedTracer,
+    pub(crate) tracer: &'a crate::common::tracer::LayerTracer,
     pub(crate) options: MessageSpans,
     pub(crate) session: &'a Context,
     pub(crate) route: Option<&'a KeyValue>,

@@ -411,7 +411,7 @@ impl HttpClientCall {
         };
         let elapsed = state.start.elapsed();
         let error_type = error.or_else(|| match state.status {
-            Some(code) if code >= 400 => Some(Cow::Owned(code.to_string())),
+            Some(code) if code >= 400 => Some(crate::http::status::status_error_type(code)),
             _ => None,
         });
         let span = self.cx.span();

@@ -13,6 +13,7 @@ use http::{HeaderMap, Version};
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
+use smallvec::SmallVec;
 
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::common::address::{self, HeadScan};
@@ -21,9 +22,10 @@ use crate::common::redact::redact_query;
 use crate::common::trust::server_parent;
 use crate::config::Config;
 use crate::http::method::MethodAttr;
-use crate::http::metrics::Side;
+use crate::http::metrics::{Measured, Side};
 use crate::http::progress::BodyProgress;
 use crate::http::resolved::Resolved;
+use crate::http::status::status_error_type;
 
 /// `error.type` when the client went away before the response was complete.
 pub const CANCELLED: &str = "cancelled";
@@ -199,7 +201,9 @@ impl HttpServerInstrument {
         let name = config.default_span_name(parts, route.as_deref(), default_name);
 
         // Attributes a sampler may want go in at creation; the rest only if the span records.
-        let mut attributes = Vec::with_capacity(16);
+        // The SDK keeps this Vec as the span's own: its capacity leaves room for the rest, so
+        // adding them later does not grow it.
+        let mut attributes = Vec::with_capacity(SPAN_ATTRIBUTES);
         attributes.push(KeyValue::new(
             attr::HTTP_REQUEST_METHOD,
             method.value.clone(),
@@ -236,7 +240,7 @@ impl HttpServerInstrument {
             hook(parts, &mut extra);
         }
         if recording {
-            let mut more = Vec::with_capacity(12 + extra.len());
+            let mut more = AttrBuf::new();
             let seen = Seen {
                 head,
                 scheme,
@@ -249,15 +253,9 @@ impl HttpServerInstrument {
         }
         let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
 
-        if let Some(active) = &self.r.metrics().active {
-            active.add(
-                1,
-                &[
-                    KeyValue::new(attr::HTTP_REQUEST_METHOD, method.value.clone()),
-                    KeyValue::new(attr::URL_SCHEME, scheme),
-                ],
-            );
-        }
+        self.r
+            .metrics()
+            .add_active(1, &active_attributes(&method, scheme));
         let request_bytes = match (&self.r.metrics().request_size, info.request_bytes) {
             (None, _) => RequestBytes::Off,
             (Some(_), Some(counter)) => RequestBytes::Counted(counter),
@@ -266,7 +264,7 @@ impl HttpServerInstrument {
         HttpServerCall {
             inst: self.clone(),
             cx,
-            state: Some(Box::new(CallState {
+            state: Some(CallState {
                 start: started,
                 start_wall: started_wall,
                 method,
@@ -279,7 +277,7 @@ impl HttpServerInstrument {
                 request_bytes,
                 recording,
                 body: BodyProgress::new(&parts.method),
-            })),
+            }),
         }
     }
 
@@ -289,7 +287,7 @@ impl HttpServerInstrument {
         parts: &http::request::Parts,
         seen: Seen<'_>,
         method: &MethodAttr,
-        out: &mut Vec<KeyValue>,
+        out: &mut AttrBuf,
     ) {
         let Seen {
             head,
@@ -417,7 +415,7 @@ pub struct HttpServerCall {
     inst: Arc<HttpServerInstrument>,
     cx: Context,
     /// `None` once finished, or for a filtered-out request (propagation only).
-    state: Option<Box<CallState>>,
+    state: Option<CallState>,
 }
 
 impl std::fmt::Debug for HttpServerCall {
@@ -516,7 +514,7 @@ impl HttpServerCall {
         let error_type: Option<Cow<'static, str>> = match outcome {
             Outcome::Error(e) => Some(e),
             Outcome::Done => match status {
-                Some(code) if code >= 500 => Some(Cow::Owned(code.to_string())),
+                Some(code) if code >= 500 => Some(status_error_type(code)),
                 _ => None,
             },
         };
@@ -546,7 +544,7 @@ impl HttpServerCall {
         span.end_with_timestamp(state.start_wall + elapsed_time);
 
         let metrics = self.inst.r.metrics();
-        let mut attrs = Vec::with_capacity(6 + state.extra.len());
+        let mut attrs = MetricAttrs::new();
         attrs.push(KeyValue::new(
             attr::HTTP_REQUEST_METHOD,
             state.method.value.clone(),
@@ -568,30 +566,22 @@ impl HttpServerCall {
         if let Some(e) = &error_type {
             attrs.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
         }
+        // Hook attributes are the application's: their values are not known to be bounded, so
+        // such a set is never bound.
+        let bindable = state.extra.is_empty();
         attrs.extend(state.extra.iter().cloned());
-        metrics.duration.record(elapsed, &attrs);
-        if let Some(h) = &metrics.request_size {
-            let n = match &state.request_bytes {
-                RequestBytes::Counted(c) => Some(c.get()),
-                RequestBytes::ContentLength(n) => *n,
-                RequestBytes::Off => None,
-            };
-            if let Some(n) = n {
-                h.record(n, &attrs);
-            }
-        }
-        if let Some(h) = &metrics.response_size {
-            h.record(state.body.bytes(), &attrs);
-        }
-        if let Some(active) = &metrics.active {
-            active.add(
-                -1,
-                &[
-                    KeyValue::new(attr::HTTP_REQUEST_METHOD, state.method.value.clone()),
-                    KeyValue::new(attr::URL_SCHEME, state.scheme),
-                ],
-            );
-        }
+        let request_size = match &state.request_bytes {
+            RequestBytes::Counted(c) => Some(c.get()),
+            RequestBytes::ContentLength(n) => *n,
+            RequestBytes::Off => None,
+        };
+        let measured = Measured {
+            duration: elapsed,
+            request_size,
+            response_size: state.body.bytes(),
+        };
+        metrics.record(&attrs, measured, bindable);
+        metrics.add_active(-1, &active_attributes(&state.method, state.scheme));
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]
             let mut old_attrs = vec![
@@ -657,6 +647,24 @@ impl CallObserver for HttpServerCall {
     }
 }
 
+/// Attributes set on a span at its start and when it records: capacity for all of them, so the
+/// span's attribute list is allocated once.
+const SPAN_ATTRIBUTES: usize = 24;
+
+/// The recording-only span attributes, gathered on the stack.
+type AttrBuf = SmallVec<[KeyValue; 16]>;
+
+/// A request's metric attributes, gathered on the stack.
+type MetricAttrs = SmallVec<[KeyValue; 8]>;
+
+/// `http.server.active_requests` attributes.
+fn active_attributes(method: &MethodAttr, scheme: &'static str) -> [KeyValue; 2] {
+    [
+        KeyValue::new(attr::HTTP_REQUEST_METHOD, method.value.clone()),
+        KeyValue::new(attr::URL_SCHEME, scheme),
+    ]
+}
+
 /// `{method} {route}`, `{method}`, or `HTTP` for `_OTHER`: never the raw path.
 fn span_name(method: &MethodAttr, route: Option<&str>) -> Cow<'static, str> {
     let verb = if method.is_other() {
@@ -671,6 +679,9 @@ fn span_name(method: &MethodAttr, route: Option<&str>) -> Cow<'static, str> {
             None => Cow::Owned(method.as_str().to_owned()),
         },
         Some(r) => {
+            if let Some(name) = crate::common::intern::span_name(verb, r) {
+                return Cow::Borrowed(name);
+            }
             let mut name = String::with_capacity(verb.len() + 1 + r.len());
             name.push_str(verb);
             name.push(' ');

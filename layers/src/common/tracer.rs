@@ -1,0 +1,127 @@
+//! The tracer a layer starts its spans with: the SDK's own when the provider is known to be the
+//! SDK's, else the API's boxed tracer.
+//!
+//! Through `BoxedTracer` every span is boxed twice (once by the boxed tracer, once more when it
+//! goes into a `Context`) and every call on it is dynamic. With the SDK's tracer the span is
+//! boxed once, by the context, as any direct use of the SDK does. The provider is recognised by
+//! type: an `SdkTracerProvider` given to `Config::tracer_provider`, or the global provider that
+//! `towerlight::setup` installed (remembered here). Any other provider goes through the box.
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{SpanBuilder, SpanContext, Status};
+use opentelemetry::{Context, KeyValue};
+
+#[cfg(feature = "setup")]
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+
+/// The global tracer provider, when `setup` installed the SDK's.
+#[cfg(feature = "setup")]
+static GLOBAL_SDK: std::sync::RwLock<Option<SdkTracerProvider>> = std::sync::RwLock::new(None);
+
+/// Records the SDK provider `setup` just installed as the global one.
+#[cfg(feature = "setup")]
+pub(crate) fn set_global_sdk(provider: &SdkTracerProvider) {
+    if let Ok(mut g) = GLOBAL_SDK.write() {
+        *g = Some(provider.clone());
+    }
+}
+
+/// The SDK provider behind the global one, if `setup` installed it.
+#[cfg(feature = "setup")]
+pub(crate) fn global_sdk() -> Option<SdkTracerProvider> {
+    GLOBAL_SDK.read().ok().and_then(|g| g.clone())
+}
+
+/// `provider` as the SDK's provider, when it is one.
+#[cfg(feature = "setup")]
+pub(crate) fn as_sdk<P: 'static>(provider: &P) -> Option<SdkTracerProvider> {
+    (provider as &dyn std::any::Any)
+        .downcast_ref::<SdkTracerProvider>()
+        .cloned()
+}
+
+/// A layer's tracer.
+#[derive(Debug)]
+pub(crate) enum LayerTracer {
+    /// The SDK's tracer, used directly.
+    #[cfg(feature = "setup")]
+    Sdk(SdkTracer),
+    /// Any other provider's tracer, through the API's box.
+    Boxed(BoxedTracer),
+}
+
+/// A span of a [`LayerTracer`].
+#[derive(Debug)]
+pub(crate) enum LayerSpan {
+    /// The SDK's span.
+    #[cfg(feature = "setup")]
+    Sdk(opentelemetry_sdk::trace::Span),
+    /// Any other span.
+    Boxed(opentelemetry::global::BoxedSpan),
+}
+
+impl opentelemetry::trace::Tracer for LayerTracer {
+    type Span = LayerSpan;
+
+    fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> LayerSpan {
+        match self {
+            #[cfg(feature = "setup")]
+            LayerTracer::Sdk(t) => LayerSpan::Sdk(t.build_with_context(builder, parent_cx)),
+            LayerTracer::Boxed(t) => LayerSpan::Boxed(t.build_with_context(builder, parent_cx)),
+        }
+    }
+}
+
+/// Calls `$call` on whichever span `$span` holds.
+macro_rules! each {
+    ($span:expr, $s:ident => $call:expr) => {
+        match $span {
+            #[cfg(feature = "setup")]
+            LayerSpan::Sdk($s) => $call,
+            LayerSpan::Boxed($s) => $call,
+        }
+    };
+}
+
+impl opentelemetry::trace::Span for LayerSpan {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) where
+        T: Into<Cow<'static, str>>,
+    {
+        each!(self, s => s.add_event_with_timestamp(name, timestamp, attributes))
+    }
+    fn span_context(&self) -> &SpanContext {
+        each!(self, s => s.span_context())
+    }
+    fn is_recording(&self) -> bool {
+        each!(self, s => s.is_recording())
+    }
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        each!(self, s => s.set_attribute(attribute))
+    }
+    fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        each!(self, s => s.set_attributes(attributes))
+    }
+    fn set_status(&mut self, status: Status) {
+        each!(self, s => s.set_status(status))
+    }
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        each!(self, s => s.update_name(new_name))
+    }
+    fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        each!(self, s => s.add_link(span_context, attributes))
+    }
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        each!(self, s => s.end_with_timestamp(timestamp))
+    }
+}
