@@ -205,6 +205,8 @@ pub(crate) enum TracerSource {
     /// The SDK's provider, whose tracer is used directly (see `common::tracer`).
     #[cfg(feature = "setup")]
     Sdk(opentelemetry_sdk::trace::SdkTracerProvider),
+    /// The API's no-op provider: no spans at all.
+    Noop,
 }
 
 #[derive(Clone)]
@@ -365,6 +367,10 @@ impl Config {
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
     {
+        if crate::common::tracer::is_noop(&provider) {
+            self.tracer = TracerSource::Noop;
+            return self;
+        }
         #[cfg(feature = "setup")]
         if let Some(sdk) = crate::common::tracer::as_sdk(&provider) {
             self.tracer = TracerSource::Sdk(sdk);
@@ -646,6 +652,7 @@ impl Config {
                 LayerTracer::Boxed(opentelemetry::global::tracer_with_scope(Self::scope()))
             }
             TracerSource::Provider(f) => LayerTracer::Boxed(f(Self::scope())),
+            TracerSource::Noop => LayerTracer::Noop(opentelemetry::trace::noop::NoopTracer::new()),
             #[cfg(feature = "setup")]
             TracerSource::Sdk(p) => LayerTracer::Sdk(p.tracer_with_scope(Self::scope())),
         }

@@ -51,6 +51,21 @@ pub(crate) enum LayerTracer {
     Sdk(SdkTracer),
     /// Any other provider's tracer, through the API's box.
     Boxed(BoxedTracer),
+    /// The API's no-op provider (given to `Config::tracer_provider` for metrics only): no span
+    /// is built at all; the request runs in the inbound context.
+    Noop(opentelemetry::trace::noop::NoopTracer),
+}
+
+impl LayerTracer {
+    /// Whether this tracer never records (its spans would only carry the parent's context).
+    pub(crate) fn is_noop(&self) -> bool {
+        matches!(self, LayerTracer::Noop(_))
+    }
+}
+
+/// Whether `provider` is the API's no-op provider.
+pub(crate) fn is_noop<P: 'static>(provider: &P) -> bool {
+    (provider as &dyn std::any::Any).is::<opentelemetry::trace::noop::NoopTracerProvider>()
 }
 
 /// A span of a [`LayerTracer`].
@@ -61,6 +76,8 @@ pub(crate) enum LayerSpan {
     Sdk(opentelemetry_sdk::trace::Span),
     /// Any other span.
     Boxed(opentelemetry::global::BoxedSpan),
+    /// A no-op span (the parent's context).
+    Noop(opentelemetry::trace::noop::NoopSpan),
 }
 
 impl opentelemetry::trace::Tracer for LayerTracer {
@@ -71,6 +88,7 @@ impl opentelemetry::trace::Tracer for LayerTracer {
             #[cfg(feature = "setup")]
             LayerTracer::Sdk(t) => LayerSpan::Sdk(t.build_with_context(builder, parent_cx)),
             LayerTracer::Boxed(t) => LayerSpan::Boxed(t.build_with_context(builder, parent_cx)),
+            LayerTracer::Noop(t) => LayerSpan::Noop(t.build_with_context(builder, parent_cx)),
         }
     }
 }
@@ -82,6 +100,7 @@ macro_rules! each {
             #[cfg(feature = "setup")]
             LayerSpan::Sdk($s) => $call,
             LayerSpan::Boxed($s) => $call,
+            LayerSpan::Noop($s) => $call,
         }
     };
 }

@@ -197,61 +197,27 @@ impl HttpServerInstrument {
         let head = HeadScan::new(&parts.headers);
         let scheme = head.scheme(parts, info.secure);
         let route = info.route;
-        let default_name = span_name(&method, route.as_deref());
-        let name = config.default_span_name(parts, route.as_deref(), default_name);
-
-        // Attributes a sampler may want go in at creation; the rest only if the span records.
-        // The SDK keeps this Vec as the span's own: its capacity leaves room for the rest, so
-        // adding them later does not grow it.
-        let mut attributes = Vec::with_capacity(SPAN_ATTRIBUTES);
-        attributes.push(KeyValue::new(
-            attr::HTTP_REQUEST_METHOD,
-            method.value.clone(),
-        ));
-        attributes.push(KeyValue::new(attr::URL_SCHEME, scheme));
-        attributes.push(KeyValue::new(attr::URL_PATH, capped(parts.uri.path(), max)));
-        if let Some(r) = &route {
-            attributes.push(KeyValue::new(
-                attr::HTTP_ROUTE,
-                StringValue::from(r.clone()),
-            ));
-        }
-        let server = head.server_address(parts);
-        if let Some((host, port)) = server {
-            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, capped(host, max)));
-            if let Some(port) = port {
-                attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-            }
-        }
-
         // One clock reading serves the span and the duration metric, so they agree exactly.
         let started = Instant::now();
         let started_wall = SystemTime::now();
-        let mut builder = SpanBuilder::from_name(name)
-            .with_kind(SpanKind::Server)
-            .with_start_time(started_wall)
-            .with_attributes(attributes);
-        builder.links = links;
-        let mut span = self.r.tracer().build_with_context(builder, &parent);
-        let recording = opentelemetry::trace::Span::is_recording(&span);
-
         let mut extra = Vec::new();
         if let Some(hook) = &config.request_hook {
             hook(parts, &mut extra);
         }
-        if recording {
-            let mut more = AttrBuf::new();
-            let seen = Seen {
-                head,
-                scheme,
-                server,
-                peer: info.peer,
-            };
-            self.request_attributes(parts, seen, &method, &mut more);
-            more.extend(extra.iter().cloned());
-            opentelemetry::trace::Span::set_attributes(&mut span, more);
-        }
-        let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
+        let seen = Seen {
+            head,
+            scheme,
+            server: None,
+            peer: info.peer,
+        };
+        let start = SpanStart {
+            method: &method,
+            route: route.as_ref(),
+            seen,
+            started_wall,
+            extra: &extra,
+        };
+        let (cx, recording) = self.start_span(parts, start, parent, links);
 
         self.r
             .metrics()
@@ -279,6 +245,71 @@ impl HttpServerInstrument {
                 body: BodyProgress::new(&parts.method),
             }),
         }
+    }
+
+    /// Starts the SERVER span under `parent`: the request's context and whether the span
+    /// records. With a no-op tracer nothing is built and the context is the parent's.
+    fn start_span(
+        &self,
+        parts: &http::request::Parts,
+        start: SpanStart<'_>,
+        parent: Context,
+        links: Option<Vec<opentelemetry::trace::Link>>,
+    ) -> (Context, bool) {
+        let tracer = self.r.tracer();
+        if tracer.is_noop() {
+            return (parent, false);
+        }
+        let config = &self.r.config;
+        let max = config.max_value_length;
+        let SpanStart {
+            method,
+            route,
+            mut seen,
+            started_wall,
+            extra,
+        } = start;
+        let default_name = span_name(method, route.map(|r| &**r));
+        let name = config.default_span_name(parts, route.map(|r| &**r), default_name);
+
+        // Attributes a sampler may want go in at creation; the rest only if the span records.
+        // The SDK keeps this Vec as the span's own: its capacity leaves room for the rest, so
+        // adding them later does not grow it.
+        let mut attributes = Vec::with_capacity(SPAN_ATTRIBUTES);
+        attributes.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD,
+            method.value.clone(),
+        ));
+        attributes.push(KeyValue::new(attr::URL_SCHEME, seen.scheme));
+        attributes.push(KeyValue::new(attr::URL_PATH, capped(parts.uri.path(), max)));
+        if let Some(r) = route {
+            attributes.push(KeyValue::new(
+                attr::HTTP_ROUTE,
+                StringValue::from(r.clone()),
+            ));
+        }
+        seen.server = seen.head.server_address(parts);
+        if let Some((host, port)) = seen.server {
+            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, capped(host, max)));
+            if let Some(port) = port {
+                attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+            }
+        }
+        let mut builder = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Server)
+            .with_start_time(started_wall)
+            .with_attributes(attributes);
+        builder.links = links;
+        let mut span = tracer.build_with_context(builder, &parent);
+        let recording = opentelemetry::trace::Span::is_recording(&span);
+        if recording {
+            let mut more = AttrBuf::new();
+            self.request_attributes(parts, seen, method, &mut more);
+            more.extend(extra.iter().cloned());
+            opentelemetry::trace::Span::set_attributes(&mut span, more);
+        }
+        let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
+        (cx, recording)
     }
 
     /// The span attributes that only matter when the span records.
@@ -368,6 +399,15 @@ impl HttpServerInstrument {
             }
         }
     }
+}
+
+/// What [`HttpServerInstrument::start_span`] needs beyond the request head.
+struct SpanStart<'a> {
+    method: &'a MethodAttr,
+    route: Option<&'a Arc<str>>,
+    seen: Seen<'a>,
+    started_wall: SystemTime,
+    extra: &'a [KeyValue],
 }
 
 /// What `start` already read from the request head, handed to the recording-only attributes.
@@ -541,7 +581,10 @@ impl HttpServerCall {
                 span.set_status(Status::error(""));
             }
         }
-        span.end_with_timestamp(state.start_wall + elapsed_time);
+        // With a no-op tracer the context holds the parent's span, which is not ours to end.
+        if !self.inst.r.tracer().is_noop() {
+            span.end_with_timestamp(state.start_wall + elapsed_time);
+        }
 
         let metrics = self.inst.r.metrics();
         let mut attrs = MetricAttrs::new();
