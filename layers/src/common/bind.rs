@@ -122,6 +122,14 @@ impl<V> SeriesCache<V> {
     }
 }
 
+impl<V> SeriesCache<V> {
+    /// Series bound so far.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.read().map_or(0, |m| m.len())
+    }
+}
+
 impl<V> std::fmt::Debug for SeriesCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let len = self.map.read().map_or(0, |m| m.len());

@@ -191,3 +191,116 @@ impl HttpMetrics {
         }
     }
 }
+
+#[cfg(all(test, feature = "setup"))]
+mod tests {
+    use super::*;
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    /// The SDK behind another type: a provider towerlight cannot know binds.
+    struct Wrapped(SdkMeterProvider);
+
+    impl opentelemetry::metrics::MeterProvider for Wrapped {
+        fn meter_with_scope(&self, scope: opentelemetry::InstrumentationScope) -> Meter {
+            self.0.meter_with_scope(scope)
+        }
+    }
+
+    /// Histogram point counts per attribute set, and the active-requests sum.
+    fn collected(exporter: &InMemoryMetricExporter) -> (Vec<(Vec<KeyValue>, u64)>, i64) {
+        let (mut counts, mut active) = (Vec::new(), 0);
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for sm in rm.scope_metrics() {
+                for m in sm.metrics() {
+                    match m.data() {
+                        AggregatedMetrics::F64(MetricData::Histogram(h)) => {
+                            for p in h.data_points() {
+                                let mut attrs: Vec<KeyValue> = p.attributes().cloned().collect();
+                                attrs.sort_by(|a, b| a.key.cmp(&b.key));
+                                counts.push((attrs, p.count()));
+                            }
+                        }
+                        AggregatedMetrics::I64(MetricData::Sum(s)) => {
+                            active += s.data_points().map(|p| p.value()).sum::<i64>();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        counts.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+        (counts, active)
+    }
+
+    fn set(route: &'static str) -> Vec<KeyValue> {
+        vec![
+            KeyValue::new("http.request.method", "GET"),
+            KeyValue::new("http.route", route),
+        ]
+    }
+
+    /// Records the same requests through a binding and a non-binding provider.
+    fn run(binds: bool, extra_sets: usize) -> ((Vec<(Vec<KeyValue>, u64)>, i64), usize) {
+        let exporter = InMemoryMetricExporter::default();
+        let sdk = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let config = Config::new().active_requests(true);
+        let config = if binds {
+            config.meter_provider(sdk.clone())
+        } else {
+            config.meter_provider(Wrapped(sdk.clone()))
+        };
+        assert_eq!(config.meter_binds(), binds);
+        let metrics = HttpMetrics::new(&sdk.meter("t"), &config, Side::Server);
+        let m = Measured {
+            duration: 0.01,
+            request_size: None,
+            response_size: 0,
+        };
+        for _ in 0..3 {
+            metrics.add_active(1, &set("/a")[..1]);
+            metrics.record(&set("/a"), m, true);
+            metrics.add_active(-1, &set("/a")[..1]);
+        }
+        metrics.add_active(1, &set("/a")[..1]);
+        metrics.record(&set("/b"), m, true);
+        metrics.record(&set("/a"), m, false);
+        for i in 0..extra_sets {
+            let route = KeyValue::new("http.route", format!("/r{i}"));
+            metrics.record(&[route], m, true);
+        }
+        let cached = metrics.series.len();
+        sdk.force_flush().unwrap();
+        (collected(&exporter), cached)
+    }
+
+    #[test]
+    fn bound_and_unbound_recording_export_the_same_points() {
+        let (bound, cached) = run(true, 0);
+        let (unbound, none) = run(false, 0);
+        assert_eq!(
+            (cached, none),
+            (2, 0),
+            "only a binding provider caches series"
+        );
+        assert_eq!(bound, unbound);
+        let mut a = set("/a");
+        a.sort_by(|x, y| x.key.cmp(&y.key));
+        assert!(bound.0.contains(&(a, 4)), "{bound:?}");
+        assert_eq!(bound.1, 1, "one request still active");
+    }
+
+    #[test]
+    fn past_the_cap_series_are_recorded_unbound() {
+        let extra = SeriesCache::<()>::CAP + 10;
+        let ((counts, _), cached) = run(true, extra);
+        assert_eq!(cached, SeriesCache::<()>::CAP);
+        assert_eq!(counts.len(), extra + 2, "every set exported");
+        assert!(counts.iter().all(|(_, n)| *n >= 1));
+        let total: u64 = counts.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 5 + extra as u64);
+    }
+}

@@ -744,3 +744,63 @@ pub(crate) fn protocol_version(v: Version) -> &'static str {
         _ => "1.1",
     }
 }
+
+#[cfg(all(test, feature = "setup"))]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+    fn parts() -> http::request::Parts {
+        http::Request::get("/users/7")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn with_a_noop_tracer_the_request_runs_in_the_callers_span_and_leaves_it_open() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let caller = provider.tracer("app").start("caller");
+        let caller_cx = Context::current_with_span(caller);
+        let _attached = caller_cx.clone().attach();
+        let config =
+            Config::new().tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
+        let inst = Arc::new(HttpServerInstrument::new(&config));
+        let call = inst.start(&parts(), RequestInfo::default());
+        assert_eq!(
+            call.context().span().span_context(),
+            caller_cx.span().span_context()
+        );
+        call.end();
+        assert!(
+            exporter.get_finished_spans().unwrap().is_empty(),
+            "caller's span still open"
+        );
+        caller_cx.span().end();
+        assert_eq!(exporter.get_finished_spans().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_sdk_tracer_is_used_directly_and_records_the_server_span() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let config = Config::new().tracer_provider(provider);
+        let inst = Arc::new(HttpServerInstrument::new(&config));
+        assert!(matches!(
+            inst.r.tracer(),
+            crate::common::tracer::LayerTracer::Sdk(_)
+        ));
+        inst.start(&parts(), RequestInfo::default()).end();
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].name, "GET");
+        assert_eq!(spans[0].span_kind, SpanKind::Server);
+    }
+}
