@@ -109,24 +109,40 @@ fn first_list_value(value: Option<&str>) -> Option<&str> {
 /// An IP address as text, without going through `fmt` for IPv4 (the common case on the hot
 /// path). IPv4-mapped IPv6 peers (dual-stack sockets) are shown as IPv4.
 pub(crate) fn ip_string(ip: std::net::IpAddr) -> String {
+    ip_text(ip, |s| String::from(s))
+}
+
+/// [`ip_string`] as a shared string, allocated once (an IPv4 address is formatted on the stack).
+pub(crate) fn ip_arc(ip: std::net::IpAddr) -> std::sync::Arc<str> {
+    ip_text(ip, |s| std::sync::Arc::from(s))
+}
+
+/// Hands the text of `ip` to `make`: IPv4 formatted on the stack, IPv6 through `fmt`.
+fn ip_text<T>(ip: std::net::IpAddr, make: impl FnOnce(&str) -> T) -> T {
     match ip.to_canonical() {
         std::net::IpAddr::V4(v4) => {
-            let mut out = String::with_capacity(15);
+            let mut buf = [0u8; 15];
+            let mut len = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    buf[len] = b'.';
+                    len += 1;
                 }
-                if octet >= 100 {
-                    out.push(char::from(b'0' + octet / 100));
+                for (digit, shown) in [
+                    (octet / 100, octet >= 100),
+                    ((octet / 10) % 10, octet >= 10),
+                ] {
+                    if shown {
+                        buf[len] = b'0' + digit;
+                        len += 1;
+                    }
                 }
-                if octet >= 10 {
-                    out.push(char::from(b'0' + (octet / 10) % 10));
-                }
-                out.push(char::from(b'0' + octet % 10));
+                buf[len] = b'0' + octet % 10;
+                len += 1;
             }
-            out
+            make(std::str::from_utf8(&buf[..len]).unwrap_or_default())
         }
-        v6 => v6.to_string(),
+        v6 => make(&v6.to_string()),
     }
 }
 
@@ -251,6 +267,7 @@ mod tests {
         ] {
             let parsed: IpAddr = ip.parse().unwrap();
             assert_eq!(ip_string(parsed), parsed.to_string());
+            assert_eq!(&*ip_arc(parsed), parsed.to_string());
         }
         let mapped: IpAddr = "::ffff:1.2.3.4".parse().unwrap();
         assert_eq!(ip_string(mapped), "1.2.3.4");

@@ -15,7 +15,10 @@ pub(crate) const CAP: usize = 4096;
 pub(crate) const MAX_LEN: usize = 256;
 
 static ROUTES: OnceLock<RwLock<HashSet<Arc<str>>>> = OnceLock::new();
-static NAMES: OnceLock<RwLock<HashMap<(Box<str>, Box<str>), &'static str>>> = OnceLock::new();
+/// `(verb, route)` → the joined name.
+type Names = HashMap<(Box<str>, Box<str>), &'static str>;
+
+static NAMES: OnceLock<RwLock<Names>> = OnceLock::new();
 
 /// `route` as a shared string: one allocation per distinct template in the process.
 pub fn shared_route(route: &str) -> Arc<str> {

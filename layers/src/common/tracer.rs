@@ -68,8 +68,10 @@ pub(crate) fn is_noop<P: 'static>(provider: &P) -> bool {
     (provider as &dyn std::any::Any).is::<opentelemetry::trace::noop::NoopTracerProvider>()
 }
 
-/// A span of a [`LayerTracer`].
+/// A span of a [`LayerTracer`]. Not boxed: the context boxes it once, and a second box is
+/// exactly what this type exists to avoid.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum LayerSpan {
     /// The SDK's span.
     #[cfg(feature = "setup")]

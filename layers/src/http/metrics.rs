@@ -209,7 +209,9 @@ mod tests {
     }
 
     /// Histogram point counts per attribute set, and the active-requests sum.
-    fn collected(exporter: &InMemoryMetricExporter) -> (Vec<(Vec<KeyValue>, u64)>, i64) {
+    type Collected = (Vec<(Vec<KeyValue>, u64)>, i64);
+
+    fn collected(exporter: &InMemoryMetricExporter) -> Collected {
         let (mut counts, mut active) = (Vec::new(), 0);
         for rm in exporter.get_finished_metrics().unwrap() {
             for sm in rm.scope_metrics() {
@@ -242,7 +244,7 @@ mod tests {
     }
 
     /// Records the same requests through a binding and a non-binding provider.
-    fn run(binds: bool, extra_sets: usize) -> ((Vec<(Vec<KeyValue>, u64)>, i64), usize) {
+    fn run(binds: bool, extra_sets: usize) -> (Collected, usize) {
         let exporter = InMemoryMetricExporter::default();
         let sdk = SdkMeterProvider::builder()
             .with_reader(PeriodicReader::builder(exporter.clone()).build())

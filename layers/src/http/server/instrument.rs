@@ -341,7 +341,7 @@ impl HttpServerInstrument {
         out.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
         let client = head.client_address();
         // One allocation for the peer address, shared by both attributes that carry it.
-        let peer_ip = peer.map(|p| StringValue::from(Arc::<str>::from(address::ip_string(p.ip()))));
+        let peer_ip = peer.map(|p| StringValue::from(address::ip_arc(p.ip())));
         match (client, &peer_ip) {
             (Some(c), _) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, capped(c, max))),
             (None, Some(ip)) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, ip.clone())),
@@ -748,7 +748,7 @@ pub(crate) fn protocol_version(v: Version) -> &'static str {
 #[cfg(all(test, feature = "setup"))]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
     fn parts() -> http::request::Parts {
