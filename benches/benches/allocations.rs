@@ -1,0 +1,112 @@
+//! Heap allocations per request, counted by a counting global allocator (`stats_alloc`): the
+//! bare Axum router, the router with towerlight's layer in each mode, and the SDK floor (one
+//! span with the same attributes, held in a context as every instrumentation must, and one
+//! histogram point). The counts include the SDK's batch-export thread, amortised per span.
+//!
+//! `cargo bench -p towerlight-benches --bench allocations`
+
+use std::alloc::System;
+
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::noop::NoopTracerProvider;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::Sampler;
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use towerlight::{Config, Propagator};
+use towerlight_benches::{axum_call, meter_provider, tracer_provider, users_router};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const N: usize = 20_000;
+
+/// Allocations per call of `f`, after a warm-up that fills every cache.
+fn per_call(mut f: impl FnMut()) -> f64 {
+    for _ in 0..2_000 {
+        f();
+    }
+    let region = Region::new(GLOBAL);
+    for _ in 0..N {
+        f();
+    }
+    region.change().allocations as f64 / N as f64
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let tp = tracer_provider(Sampler::AlwaysOn);
+    let mp = meter_provider();
+    let app = |config: Config| {
+        users_router().layer(towerlight_axum::layer_with(
+            config.propagator(Propagator::w3c()),
+        ))
+    };
+    let bare = users_router();
+    let full = app(Config::new()
+        .tracer_provider(tp.clone())
+        .meter_provider(mp.clone()));
+    let metrics = app(Config::new()
+        .tracer_provider(NoopTracerProvider::new())
+        .meter_provider(mp.clone()));
+    let unsampled = app(Config::new()
+        .tracer_provider(tracer_provider(Sampler::AlwaysOff))
+        .meter_provider(mp.clone()));
+
+    let bare_n = per_call(|| rt.block_on(axum_call(&bare)));
+    let rows = [
+        ("traces+metrics", per_call(|| rt.block_on(axum_call(&full)))),
+        (
+            "metrics only",
+            per_call(|| rt.block_on(axum_call(&metrics))),
+        ),
+        (
+            "unsampled+metrics",
+            per_call(|| rt.block_on(axum_call(&unsampled))),
+        ),
+    ];
+
+    let tracer = tp.tracer("floor");
+    let histogram = mp.meter("floor").f64_histogram("floor.duration").build();
+    let floor = per_call(|| {
+        let span = tracer
+            .span_builder("GET /users/{id}")
+            .with_kind(SpanKind::Server)
+            .with_attributes(vec![
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("url.scheme", "http"),
+                KeyValue::new("url.path", "/users/42".to_owned()),
+                KeyValue::new("http.route", "/users/{id}"),
+                KeyValue::new("server.address", "127.0.0.1".to_owned()),
+                KeyValue::new("server.port", 8080),
+                KeyValue::new("network.protocol.version", "1.1"),
+                KeyValue::new("http.response.status_code", 200),
+                KeyValue::new("user_agent.original", "bench/1.0".to_owned()),
+            ])
+            .start(&tracer);
+        let cx = Context::current_with_span(span);
+        cx.span().end();
+        histogram.record(
+            0.001,
+            &[
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("http.route", "/users/{id}"),
+            ],
+        );
+    });
+
+    println!("\n| allocations / request | count | beyond bare | beyond bare and the SDK floor |");
+    println!("|---|---:|---:|---:|");
+    println!("| bare | {bare_n:.2} | – | – |");
+    for (name, n) in rows {
+        println!(
+            "| {name} | {n:.2} | {:+.2} | {:+.2} |",
+            n - bare_n,
+            n - bare_n - floor
+        );
+    }
+    println!("| SDK floor (span in a context + histogram point) | {floor:.2} | | |");
+}
