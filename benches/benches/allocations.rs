@@ -109,4 +109,32 @@ fn main() {
         );
     }
     println!("| SDK floor (span in a context + histogram point) | {floor:.2} | | |");
+
+    // Memory over ten million requests through the fully instrumented router.
+    let total: usize = std::env::var("TOWERLIGHT_MEMORY_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    println!("\n| requests (traces+metrics) | resident memory |");
+    println!("|---:|---:|");
+    let step = (total / 5).max(1);
+    for done in 0..=total {
+        if done % step == 0 {
+            println!("| {done} | {:.1} MiB |", resident_mib());
+        }
+        if done < total {
+            rt.block_on(axum_call(&full));
+        }
+    }
+}
+
+/// The process's resident set (Linux `/proc/self/statm`, 4 KiB pages).
+fn resident_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / (1024.0 * 1024.0)
 }
