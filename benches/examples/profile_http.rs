@@ -1,6 +1,13 @@
-//! Runs many requests through the fully instrumented router, for callgrind/perf profiling.
-//! `cargo build --profile bench -p towerlight-benches --example profile_http`
+//! Runs many requests through the Axum router in one mode, for callgrind/perf profiling:
+//! `bare`, `full` (traces + metrics, the default), `metrics` (no-op tracer), `unsampled`
+//! (AlwaysOff + metrics), or `floor` (no router: the SDK floor, one span with the same nine
+//! attributes in a context and one histogram point).
+//! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
+//! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{axum_call, meter_provider, tracer_provider, users_router};
@@ -10,15 +17,19 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    if mode == "floor" {
+        return floor(n);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let mode = std::env::args().nth(2).unwrap_or_default();
     let config = Config::new()
         .meter_provider(meter_provider())
         .propagator(Propagator::w3c());
     let config = match mode.as_str() {
         "metrics" => config.tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new()),
+        "unsampled" => config.tracer_provider(tracer_provider(Sampler::AlwaysOff)),
         _ => config.tracer_provider(tracer_provider(Sampler::AlwaysOn)),
     };
     let app = users_router();
@@ -32,4 +43,43 @@ fn main() {
             axum_call(&app).await;
         }
     });
+}
+
+/// The SDK floor, `n` times.
+fn floor(n: usize) {
+    let tp = tracer_provider(Sampler::AlwaysOn);
+    let tracer = tp.tracer("floor");
+    let histogram = meter_provider()
+        .meter("floor")
+        .f64_histogram("floor.duration")
+        .build();
+    for _ in 0..n {
+        let span = tracer
+            .span_builder("GET /users/{id}")
+            .with_kind(SpanKind::Server)
+            .with_attributes(vec![
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("url.scheme", "http"),
+                KeyValue::new("url.path", "/users/42".to_owned()),
+                KeyValue::new("http.route", "/users/{id}"),
+                KeyValue::new("server.address", "127.0.0.1".to_owned()),
+                KeyValue::new("server.port", 8080),
+                KeyValue::new("network.protocol.version", "1.1"),
+                KeyValue::new("http.response.status_code", 200),
+                KeyValue::new("user_agent.original", "bench/1.0".to_owned()),
+            ])
+            .start(&tracer);
+        let cx = Context::current_with_span(span);
+        cx.span().end();
+        histogram.record(
+            0.001,
+            &[
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("url.scheme", "http"),
+                KeyValue::new("http.response.status_code", 200),
+                KeyValue::new("http.route", "/users/{id}"),
+                KeyValue::new("network.protocol.version", "1.1"),
+            ],
+        );
+    }
 }
