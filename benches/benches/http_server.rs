@@ -9,10 +9,12 @@ use criterion::{criterion_group, Criterion};
 use opentelemetry::metrics::{MeterProvider, NoopMeterProvider};
 use opentelemetry::trace::noop::NoopTracerProvider;
 use opentelemetry::trace::{Span, SpanKind, Tracer, TracerProvider};
-use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
-use towerlight_benches::{axum_call, meter_provider, tracer_provider, users_router};
+use towerlight_benches::{
+    axum_call, floor_metric_attributes, floor_span_attributes, meter_provider, tracer_provider,
+    users_router,
+};
 
 const GROUP: &str = "http_server";
 
@@ -91,50 +93,26 @@ fn bench(c: &mut Criterion) {
             let mut span = tracer
                 .span_builder("GET /users/{id}")
                 .with_kind(SpanKind::Server)
-                .with_attributes(span_attributes())
+                .with_attributes(floor_span_attributes())
                 .start(&tracer);
             span.end();
         })
     });
     floor.bench_function("histogram(5 attrs)", |b| {
-        b.iter(|| histogram.record(0.001, &metric_attributes()))
+        b.iter(|| histogram.record(0.001, &floor_metric_attributes()))
     });
     floor.bench_function("span+histogram", |b| {
         b.iter(|| {
             let mut span = tracer
                 .span_builder("GET /users/{id}")
                 .with_kind(SpanKind::Server)
-                .with_attributes(span_attributes())
+                .with_attributes(floor_span_attributes())
                 .start(&tracer);
             span.end();
-            histogram.record(0.001, &metric_attributes());
+            histogram.record(0.001, &floor_metric_attributes());
         })
     });
     floor.finish();
-}
-
-fn span_attributes() -> Vec<KeyValue> {
-    vec![
-        KeyValue::new("http.request.method", "GET"),
-        KeyValue::new("url.scheme", "http"),
-        KeyValue::new("url.path", "/users/42".to_owned()),
-        KeyValue::new("http.route", "/users/{id}"),
-        KeyValue::new("server.address", "127.0.0.1".to_owned()),
-        KeyValue::new("server.port", 8080),
-        KeyValue::new("network.protocol.version", "1.1"),
-        KeyValue::new("http.response.status_code", 200),
-        KeyValue::new("user_agent.original", "bench/1.0".to_owned()),
-    ]
-}
-
-fn metric_attributes() -> [KeyValue; 5] {
-    [
-        KeyValue::new("http.request.method", "GET"),
-        KeyValue::new("url.scheme", "http"),
-        KeyValue::new("http.response.status_code", 200),
-        KeyValue::new("http.route", "/users/{id}"),
-        KeyValue::new("network.protocol.version", "1.1"),
-    ]
 }
 
 criterion_group! {

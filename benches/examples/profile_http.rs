@@ -7,10 +7,13 @@
 
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::Context;
 use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
-use towerlight_benches::{axum_call, meter_provider, tracer_provider, users_router};
+use towerlight_benches::{
+    axum_call, floor_metric_attributes, floor_span_attributes, meter_provider, tracer_provider,
+    users_router,
+};
 
 fn main() {
     let n: usize = std::env::args()
@@ -57,29 +60,10 @@ fn floor(n: usize) {
         let span = tracer
             .span_builder("GET /users/{id}")
             .with_kind(SpanKind::Server)
-            .with_attributes(vec![
-                KeyValue::new("http.request.method", "GET"),
-                KeyValue::new("url.scheme", "http"),
-                KeyValue::new("url.path", "/users/42".to_owned()),
-                KeyValue::new("http.route", "/users/{id}"),
-                KeyValue::new("server.address", "127.0.0.1".to_owned()),
-                KeyValue::new("server.port", 8080),
-                KeyValue::new("network.protocol.version", "1.1"),
-                KeyValue::new("http.response.status_code", 200),
-                KeyValue::new("user_agent.original", "bench/1.0".to_owned()),
-            ])
+            .with_attributes(floor_span_attributes())
             .start(&tracer);
         let cx = Context::current_with_span(span);
         cx.span().end();
-        histogram.record(
-            0.001,
-            &[
-                KeyValue::new("http.request.method", "GET"),
-                KeyValue::new("url.scheme", "http"),
-                KeyValue::new("http.response.status_code", 200),
-                KeyValue::new("http.route", "/users/{id}"),
-                KeyValue::new("network.protocol.version", "1.1"),
-            ],
-        );
+        histogram.record(0.001, &floor_metric_attributes());
     }
 }

@@ -141,6 +141,34 @@ where
     std::hint::black_box(actix_web::test::read_body(res).await);
 }
 
+/// The nine attributes the SDK-floor span carries: what the Axum layer sets for [`request`].
+pub fn floor_span_attributes() -> Vec<opentelemetry::KeyValue> {
+    use opentelemetry::KeyValue;
+    vec![
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("url.scheme", "http"),
+        KeyValue::new("url.path", "/users/42".to_owned()),
+        KeyValue::new("http.route", "/users/{id}"),
+        KeyValue::new("server.address", "127.0.0.1".to_owned()),
+        KeyValue::new("server.port", 8080),
+        KeyValue::new("network.protocol.version", "1.1"),
+        KeyValue::new("http.response.status_code", 200),
+        KeyValue::new("user_agent.original", "bench/1.0".to_owned()),
+    ]
+}
+
+/// The five attributes of the SDK-floor histogram point (the layer's duration attributes).
+pub fn floor_metric_attributes() -> [opentelemetry::KeyValue; 5] {
+    use opentelemetry::KeyValue;
+    [
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("url.scheme", "http"),
+        KeyValue::new("http.response.status_code", 200),
+        KeyValue::new("http.route", "/users/{id}"),
+        KeyValue::new("network.protocol.version", "1.1"),
+    ]
+}
+
 /// A span exporter that drops everything (the cost of export is not ours to measure).
 #[derive(Debug, Clone, Default)]
 pub struct Discard;
