@@ -65,6 +65,15 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+    let http = towerlight_benches::floor_metric_attributes();
+    towerlight_benches::bench_floor(c, "http", towerlight_benches::floor_span_attributes, &http);
+    let client = towerlight_benches::client_floor_metric_attributes();
+    towerlight_benches::bench_floor(
+        c,
+        "http client",
+        towerlight_benches::client_floor_span_attributes,
+        &client,
+    );
 }
 
 criterion_group! {
@@ -75,8 +84,9 @@ criterion_group! {
 
 fn main() {
     benches();
-    towerlight_benches::finish_run(&[
-        ("actix", "bare", &["traces+metrics"]),
-        ("http_client", "bare", &["traces+metrics"]),
-    ]);
+    towerlight_benches::finish_run("http", &[("actix", "bare", &["traces+metrics"])]);
+    towerlight_benches::finish_run_with(
+        Some(("sdk_floor", "http client")),
+        &[("http_client", "bare", &["traces+metrics"])],
+    );
 }

@@ -10,14 +10,12 @@ use std::alloc::System;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::noop::NoopTracerProvider;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
-use opentelemetry::Context;
 use opentelemetry_sdk::trace::Sampler;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
-    axum_call, floor_metric_attributes, floor_span_attributes, meter_provider, tracer_provider,
-    users_router,
+    axum_call, floor_metric_attributes, floor_once, floor_span_attributes, meter_provider,
+    tracer_provider, users_router,
 };
 
 #[global_allocator]
@@ -74,15 +72,14 @@ fn main() {
 
     let tracer = tp.tracer("floor");
     let histogram = mp.meter("floor").f64_histogram("floor.duration").build();
+    let metric_attributes = floor_metric_attributes();
     let floor = per_call(|| {
-        let span = tracer
-            .span_builder("GET /users/{id}")
-            .with_kind(SpanKind::Server)
-            .with_attributes(floor_span_attributes())
-            .start(&tracer);
-        let cx = Context::current_with_span(span);
-        cx.span().end();
-        histogram.record(0.001, &floor_metric_attributes());
+        floor_once(
+            &tracer,
+            &histogram,
+            floor_span_attributes(),
+            &metric_attributes,
+        )
     });
 
     println!("\n| allocations / request | count | beyond bare | beyond bare and the SDK floor |");

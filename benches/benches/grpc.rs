@@ -41,6 +41,13 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+    let attributes = towerlight_benches::grpc_floor_attributes();
+    towerlight_benches::bench_floor(
+        c,
+        "grpc",
+        towerlight_benches::grpc_floor_attributes,
+        &attributes,
+    );
 }
 
 criterion_group! {
@@ -51,16 +58,19 @@ criterion_group! {
 
 fn main() {
     benches();
-    towerlight_benches::finish_run(&[
-        (
-            GROUP,
-            "unary bare",
-            &["unary server layer", "unary client layer"],
-        ),
-        (
-            GROUP,
-            "stream x10 bare",
-            &["stream x10 server layer", "stream x10 client layer"],
-        ),
-    ]);
+    towerlight_benches::finish_run(
+        "grpc",
+        &[
+            (
+                GROUP,
+                "unary bare",
+                &["unary server layer", "unary client layer"],
+            ),
+            (
+                GROUP,
+                "stream x10 bare",
+                &["stream x10 server layer", "stream x10 client layer"],
+            ),
+        ],
+    );
 }

@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
     let tracer = tp.tracer("floor");
     let meter = mp.meter("floor");
     let histogram = meter.f64_histogram("floor.duration").build();
-    floor.bench_function("span(9 attrs)", |b| {
+    floor.bench_function("span(13 attrs)", |b| {
         b.iter(|| {
             let mut span = tracer
                 .span_builder("GET /users/{id}")
@@ -98,21 +98,12 @@ fn bench(c: &mut Criterion) {
             span.end();
         })
     });
+    let metric_attributes = floor_metric_attributes();
     floor.bench_function("histogram(5 attrs)", |b| {
-        b.iter(|| histogram.record(0.001, &floor_metric_attributes()))
-    });
-    floor.bench_function("span+histogram", |b| {
-        b.iter(|| {
-            let mut span = tracer
-                .span_builder("GET /users/{id}")
-                .with_kind(SpanKind::Server)
-                .with_attributes(floor_span_attributes())
-                .start(&tracer);
-            span.end();
-            histogram.record(0.001, &floor_metric_attributes());
-        })
+        b.iter(|| histogram.record(0.001, &metric_attributes))
     });
     floor.finish();
+    towerlight_benches::bench_floor(c, "http", floor_span_attributes, &metric_attributes);
 }
 
 criterion_group! {
@@ -123,15 +114,18 @@ criterion_group! {
 
 fn main() {
     benches();
-    towerlight_benches::finish_run(&[(
-        GROUP,
-        "bare",
-        &[
-            "traces+metrics",
-            "traces only",
-            "metrics only",
-            "unsampled+metrics",
-            "traces+all metrics",
-        ],
-    )]);
+    towerlight_benches::finish_run(
+        "http",
+        &[(
+            GROUP,
+            "bare",
+            &[
+                "traces+metrics",
+                "traces only",
+                "metrics only",
+                "unsampled+metrics",
+                "traces+all metrics",
+            ],
+        )],
+    );
 }

@@ -1,18 +1,17 @@
 //! Runs many requests through the Axum router in one mode, for callgrind/perf profiling:
 //! `bare`, `full` (traces + metrics, the default), `metrics` (no-op tracer), `unsampled`
-//! (AlwaysOff + metrics), or `floor` (no router: the SDK floor, one span with the same nine
+//! (AlwaysOff + metrics), or `floor` (no router: the SDK floor, one span with the same thirteen
 //! attributes in a context and one histogram point).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _};
-use opentelemetry::Context;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
-    axum_call, floor_metric_attributes, floor_span_attributes, meter_provider, tracer_provider,
-    users_router,
+    axum_call, floor_metric_attributes, floor_once, floor_span_attributes, meter_provider,
+    tracer_provider, users_router,
 };
 
 fn main() {
@@ -56,14 +55,13 @@ fn floor(n: usize) {
         .meter("floor")
         .f64_histogram("floor.duration")
         .build();
+    let metric_attributes = floor_metric_attributes();
     for _ in 0..n {
-        let span = tracer
-            .span_builder("GET /users/{id}")
-            .with_kind(SpanKind::Server)
-            .with_attributes(floor_span_attributes())
-            .start(&tracer);
-        let cx = Context::current_with_span(span);
-        cx.span().end();
-        histogram.record(0.001, &floor_metric_attributes());
+        floor_once(
+            &tracer,
+            &histogram,
+            floor_span_attributes(),
+            &metric_attributes,
+        );
     }
 }

@@ -141,7 +141,8 @@ where
     std::hint::black_box(actix_web::test::read_body(res).await);
 }
 
-/// The nine attributes the SDK-floor span carries: what the Axum layer sets for [`request`].
+/// The thirteen attributes the SDK-floor span carries: what the Axum layer sets for [`request`]
+/// (the client-controlled values owned, as a server must own them).
 pub fn floor_span_attributes() -> Vec<opentelemetry::KeyValue> {
     use opentelemetry::KeyValue;
     vec![
@@ -151,22 +152,109 @@ pub fn floor_span_attributes() -> Vec<opentelemetry::KeyValue> {
         KeyValue::new("http.route", "/users/{id}"),
         KeyValue::new("server.address", "127.0.0.1".to_owned()),
         KeyValue::new("server.port", 8080),
+        KeyValue::new("url.query", "page=1".to_owned()),
         KeyValue::new("network.protocol.version", "1.1"),
-        KeyValue::new("http.response.status_code", 200),
+        KeyValue::new("client.address", "127.0.0.1".to_owned()),
+        KeyValue::new("network.peer.address", "127.0.0.1".to_owned()),
+        KeyValue::new("network.peer.port", 50000),
         KeyValue::new("user_agent.original", "bench/1.0".to_owned()),
+        KeyValue::new("http.response.status_code", 200),
     ]
 }
 
 /// The five attributes of the SDK-floor histogram point (the layer's duration attributes).
-pub fn floor_metric_attributes() -> [opentelemetry::KeyValue; 5] {
+pub fn floor_metric_attributes() -> Vec<opentelemetry::KeyValue> {
     use opentelemetry::KeyValue;
-    [
+    vec![
         KeyValue::new("http.request.method", "GET"),
         KeyValue::new("url.scheme", "http"),
         KeyValue::new("http.response.status_code", 200),
         KeyValue::new("http.route", "/users/{id}"),
         KeyValue::new("network.protocol.version", "1.1"),
     ]
+}
+
+/// The HTTP client layer's six span attributes for the client benchmark's request.
+pub fn client_floor_span_attributes() -> Vec<opentelemetry::KeyValue> {
+    use opentelemetry::KeyValue;
+    vec![
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("server.address", "127.0.0.1".to_owned()),
+        KeyValue::new("server.port", 8080),
+        KeyValue::new(
+            "url.full",
+            "http://127.0.0.1:8080/users/42?page=1".to_owned(),
+        ),
+        KeyValue::new("http.response.status_code", 200),
+        KeyValue::new("network.protocol.version", "1.1"),
+    ]
+}
+
+/// The HTTP client layer's six duration attributes.
+pub fn client_floor_metric_attributes() -> Vec<opentelemetry::KeyValue> {
+    use opentelemetry::KeyValue;
+    vec![
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("server.address", "127.0.0.1"),
+        KeyValue::new("server.port", 8080),
+        KeyValue::new("url.scheme", "http"),
+        KeyValue::new("http.response.status_code", 200),
+        KeyValue::new("network.protocol.version", "1.1"),
+    ]
+}
+
+/// The gRPC layers' three span attributes (and three duration attributes) for an in-process
+/// unary call: system, method, status.
+pub fn grpc_floor_attributes() -> Vec<opentelemetry::KeyValue> {
+    use opentelemetry::KeyValue;
+    vec![
+        KeyValue::new("rpc.system.name", "grpc"),
+        KeyValue::new("rpc.method", "towerlight.test.v1.Echo/Unary"),
+        KeyValue::new("rpc.response.status_code", "OK"),
+    ]
+}
+
+/// The SDK floor's work for one request: one span with `span_attributes`, held in a context as
+/// every instrumentation must hold it, ended, and one histogram point with `metric_attributes`.
+pub fn floor_once(
+    tracer: &opentelemetry_sdk::trace::SdkTracer,
+    histogram: &opentelemetry::metrics::Histogram<f64>,
+    span_attributes: Vec<opentelemetry::KeyValue>,
+    metric_attributes: &[opentelemetry::KeyValue],
+) {
+    use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+    let span = tracer
+        .span_builder("GET /users/{id}")
+        .with_kind(SpanKind::Server)
+        .with_attributes(span_attributes)
+        .start(tracer);
+    let cx = opentelemetry::Context::current_with_span(span);
+    cx.span().end();
+    histogram.record(0.001, metric_attributes);
+}
+
+/// Benchmarks the SDK floor as `sdk_floor/{id}` in this run, with its own providers of the same
+/// kind as every row's, so each table's ratio uses a floor measured beside it with the same
+/// attribute counts as the layer it is compared with.
+pub fn bench_floor(
+    c: &mut criterion::Criterion,
+    id: &str,
+    span_attributes: fn() -> Vec<opentelemetry::KeyValue>,
+    metric_attributes: &[opentelemetry::KeyValue],
+) {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry::trace::TracerProvider as _;
+    let tp = tracer_provider(Sampler::AlwaysOn);
+    let tracer = tp.tracer("floor");
+    let histogram = meter_provider()
+        .meter("floor")
+        .f64_histogram("floor.duration")
+        .build();
+    let mut group = c.benchmark_group("sdk_floor");
+    group.bench_function(id, |b| {
+        b.iter(|| floor_once(&tracer, &histogram, span_attributes(), metric_attributes))
+    });
+    group.finish();
 }
 
 /// A span exporter that drops everything (the cost of export is not ours to measure).
@@ -206,9 +294,10 @@ pub fn criterion_config() -> criterion::Criterion {
 }
 
 /// Ends a run: criterion's summary, then one overhead table per `(group, bare, variants)`, with
-/// the overhead also as a ratio to the SDK floor (`sdk_floor/span+histogram`).
-pub fn finish_run(tables: &[(&str, &str, &[&str])]) {
-    finish_run_with(Some(("sdk_floor", "span+histogram")), tables);
+/// the overhead also as a ratio to the SDK floor measured in this run as `sdk_floor/{floor}`
+/// (see [`bench_floor`]).
+pub fn finish_run(floor: &str, tables: &[(&str, &str, &[&str])]) {
+    finish_run_with(Some(("sdk_floor", floor)), tables);
 }
 
 /// [`finish_run`] with another SDK floor, or none (`None`: no ratio-to-floor column).

@@ -13,11 +13,12 @@
 //! scheme × status × route × version × error type) are bound once, on first use, and kept in a
 //! [`SeriesCache`].
 
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 use opentelemetry::metrics::{BoundCounter, Counter};
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, Value};
 
 /// Set when `towerlight::setup` installs its SDK meter provider as the global one.
 static GLOBAL_IS_SDK: AtomicBool = AtomicBool::new(false);
@@ -81,7 +82,45 @@ impl FixedCounter {
 /// [`SeriesCache::with`] answers `None` and the caller records through the attribute slice.
 pub(crate) struct SeriesCache<V> {
     binds: bool,
-    map: RwLock<hashbrown::HashMap<Box<[KeyValue]>, V>>,
+    hasher: hashbrown::DefaultHashBuilder,
+    map: RwLock<hashbrown::HashTable<Series<V>>>,
+}
+
+/// One cached series: its attribute set, the set's [`quick_hash`], and the bound handles.
+struct Series<V> {
+    hash: u64,
+    attrs: Box<[KeyValue]>,
+    value: V,
+}
+
+/// What [`quick_hash`] hashes of an attribute set.
+struct QuickKey<'a>(&'a [KeyValue]);
+
+impl Hash for QuickKey<'_> {
+    /// The values only, and of a string only its length and first and last eight bytes: the
+    /// keys of one call site are the same in every set, and the values are bounded by
+    /// construction, so this separates the sets at a fraction of hashing every byte of every
+    /// key and value (sets that collide are still told apart by comparing them whole).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for kv in self.0 {
+            match &kv.value {
+                Value::I64(i) => state.write_i64(*i),
+                Value::Bool(b) => state.write_u8(u8::from(*b)),
+                Value::String(s) => {
+                    let b = s.as_str().as_bytes();
+                    state.write_usize(b.len());
+                    match (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+                        (Some(first), Some(last)) => {
+                            state.write_u64(u64::from_ne_bytes(*first));
+                            state.write_u64(u64::from_ne_bytes(*last));
+                        }
+                        _ => state.write(b),
+                    }
+                }
+                _ => kv.hash(state),
+            }
+        }
+    }
 }
 
 impl<V> SeriesCache<V> {
@@ -92,7 +131,8 @@ impl<V> SeriesCache<V> {
     pub(crate) fn new(binds: bool) -> Self {
         SeriesCache {
             binds,
-            map: RwLock::new(hashbrown::HashMap::new()),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            map: RwLock::new(hashbrown::HashTable::new()),
         }
     }
 
@@ -107,18 +147,25 @@ impl<V> SeriesCache<V> {
         if !self.binds {
             return None;
         }
-        if let Some(series) = self.map.read().ok()?.get(attrs) {
-            return Some(record(series));
+        let hash = self.hasher.hash_one(QuickKey(attrs));
+        let eq = |s: &Series<V>| s.hash == hash && *s.attrs == *attrs;
+        if let Some(series) = self.map.read().ok()?.find(hash, eq) {
+            return Some(record(&series.value));
         }
         let mut map = self.map.write().ok()?;
-        if let Some(series) = map.get(attrs) {
-            return Some(record(series));
+        if let Some(series) = map.find(hash, eq) {
+            return Some(record(&series.value));
         }
         if map.len() >= Self::CAP {
             return None;
         }
-        let series = map.entry(attrs.into()).or_insert_with(|| bind(attrs));
-        Some(record(series))
+        let series = Series {
+            hash,
+            attrs: attrs.into(),
+            value: bind(attrs),
+        };
+        let entry = map.insert_unique(hash, series, |s| s.hash);
+        Some(record(&entry.get().value))
     }
 }
 
@@ -201,5 +248,47 @@ mod tests {
             sdk.force_flush().unwrap();
             assert_eq!(total(&exporter), 3, "binds = {binds}");
         }
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    fn set(route: &str, status: i64) -> Vec<KeyValue> {
+        vec![
+            KeyValue::new("http.request.method", "GET"),
+            KeyValue::new("http.route", route.to_owned()),
+            KeyValue::new("http.response.status_code", status),
+        ]
+    }
+
+    #[test]
+    fn sets_whose_quick_hashes_collide_are_still_separate_series() {
+        let cache = SeriesCache::<usize>::new(true);
+        // Same length, same first and last eight bytes: the same quick hash.
+        let a = set("/users/{id}/aaaa/x/posts", 200);
+        let b = set("/users/{id}/bbbb/x/posts", 200);
+        let hash = |s: &[KeyValue]| cache.hasher.hash_one(QuickKey(s));
+        assert_eq!(hash(&a), hash(&b));
+        let mut next = 0;
+        let mut bind = |_: &[KeyValue]| {
+            next += 1;
+            next
+        };
+        assert_eq!(cache.with(&a, &mut bind, |v| *v), Some(1));
+        assert_eq!(cache.with(&b, &mut bind, |v| *v), Some(2));
+        assert_eq!(cache.with(&a, &mut bind, |v| *v), Some(1));
+        assert_eq!(cache.with(&set("/a", 200), &mut bind, |v| *v), Some(3));
+        assert_eq!(cache.with(&set("/a", 500), &mut bind, |v| *v), Some(4));
+        assert_eq!(cache.with(&b, &mut bind, |v| *v), Some(2));
+        assert_eq!(cache.len(), 4);
+    }
+
+    #[test]
+    fn a_cache_for_a_provider_that_cannot_bind_answers_none() {
+        let cache = SeriesCache::<()>::new(false);
+        assert_eq!(cache.with(&set("/a", 200), |_| (), |_| 1), None);
+        assert_eq!(cache.len(), 0);
     }
 }

@@ -59,6 +59,9 @@ pub const SENSITIVE_QUERY_PARAMS: [&str; 36] = [
 ];
 
 /// A set of sensitive query keys, normalised once (lowercase) so a request only compares.
+///
+/// Kept ordered by length, then text: a key is compared only with the keys of its own length
+/// (found by two binary searches), not with all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SensitiveKeys(std::sync::Arc<[Box<str>]>);
 
@@ -73,7 +76,7 @@ impl SensitiveKeys {
             .map(|k| k.as_ref().trim().to_ascii_lowercase().into_boxed_str())
             .filter(|k| !k.is_empty())
             .collect();
-        keys.sort_unstable();
+        keys.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
         keys.dedup();
         SensitiveKeys(keys.into())
     }
@@ -98,7 +101,12 @@ impl SensitiveKeys {
             return false;
         }
         let key = decode_key(raw_key);
-        self.0.iter().any(|k| k.eq_ignore_ascii_case(&key))
+        let n = key.len();
+        let from = self.0.partition_point(|k| k.len() < n);
+        let to = from + self.0[from..].partition_point(|k| k.len() == n);
+        self.0[from..to]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&key))
     }
 }
 
@@ -234,6 +242,22 @@ mod tests {
         );
         let none = SensitiveKeys::new(Vec::<String>::new());
         assert_eq!(redact_query("sig=1", &none), "sig=1");
+    }
+
+    #[test]
+    fn every_listed_key_matches_and_keys_of_the_same_length_do_not() {
+        let s = SensitiveKeys::default();
+        for key in SENSITIVE_QUERY_PARAMS {
+            assert!(s.matches(key), "{key}");
+            assert!(s.matches(&key.to_ascii_uppercase()), "{key}");
+            let near = format!("{}_", &key[..key.len() - 1]);
+            assert!(!s.matches(&near), "{near}");
+        }
+        assert!(!s.matches(""));
+        assert!(!s.matches("page"));
+        let custom = SensitiveKeys::new(["a", "bb", "cc", "ddd"]);
+        assert!(custom.matches("cc") && custom.matches("BB") && custom.matches("a"));
+        assert!(!custom.matches("b") && !custom.matches("dd") && !custom.matches("dddd"));
     }
 
     #[test]
