@@ -27,6 +27,10 @@ type DynPropagator = dyn TextMapPropagator + Send + Sync;
 #[derive(Clone, Debug)]
 pub struct Propagator {
     inner: Arc<DynPropagator>,
+    /// For the propagators written here (W3C trace context and baggage, Jaeger), which read
+    /// only the headers their `fields()` name (and Jaeger's `uberctx-*`): those names, lowercase and sorted, so a request that carries none
+    /// of them skips extraction. `None` for a propagator given by the user, which is always run.
+    reads_only: Option<Arc<[Box<str>]>>,
 }
 
 /// Propagates nothing; extraction returns the given context unchanged.
@@ -131,21 +135,49 @@ impl Propagator {
     pub fn new(propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
         Self {
             inner: Arc::new(propagator),
+            reads_only: None,
         }
+    }
+
+    /// One of the propagators built here, whose reads are known (see `reads_only`).
+    fn ours(inner: Arc<DynPropagator>) -> Self {
+        let mut fields: Vec<Box<str>> = inner
+            .fields()
+            .map(|f| f.to_ascii_lowercase().into_boxed_str())
+            .collect();
+        fields.sort_unstable();
+        fields.dedup();
+        Self {
+            inner,
+            reads_only: Some(fields.into()),
+        }
+    }
+
+    /// Whether extraction could find anything in `headers`: false only for a propagator built
+    /// here and a request with none of its headers (one pass over the names, cheaper than the
+    /// hashed lookups extraction makes for each field).
+    fn may_carry_context(&self, headers: &http::HeaderMap) -> bool {
+        let Some(fields) = &self.reads_only else {
+            return true;
+        };
+        headers.keys().any(|name| {
+            let name = name.as_str();
+            fields.binary_search_by(|f| (**f).cmp(name)).is_ok() || name.starts_with("uberctx-")
+        })
     }
 
     /// W3C Trace Context followed by W3C Baggage: the default when
     /// `OTEL_PROPAGATORS` is unset or empty.
     pub fn w3c() -> Self {
-        Self::new(TextMapCompositePropagator::new(vec![
+        Self::ours(Arc::new(TextMapCompositePropagator::new(vec![
             Box::new(W3cTraceContext::new()),
             Box::new(W3cBaggage::new()),
-        ]))
+        ])))
     }
 
     /// A propagator that neither extracts nor injects anything.
     pub fn none() -> Self {
-        Self::new(NoPropagation)
+        Self::ours(Arc::new(NoPropagation))
     }
 
     /// Resolves the `OTEL_PROPAGATORS` environment variable (see
@@ -188,18 +220,28 @@ impl Propagator {
                 value: names.to_owned(),
             });
         }
+        // Upstream's B3 and X-Ray read headers their `fields()` do not name (B3 single reads
+        // the multi headers too): only a list of our own propagators may skip extraction.
+        let known_reads = resolved
+            .iter()
+            .all(|(name, _)| !matches!(name, Name::B3 | Name::B3Multi | Name::Xray));
+        let wrap = |inner: Arc<DynPropagator>| match known_reads {
+            true => Self::ours(inner),
+            false => Self {
+                inner,
+                reads_only: None,
+            },
+        };
         let mut built = resolved
             .into_iter()
             .map(|(name, written)| name.build(written))
             .collect::<Result<Vec<_>, _>>()?;
         if built.len() > 1 {
-            return Ok(Self::new(TextMapCompositePropagator::new(built)));
+            return Ok(wrap(Arc::new(TextMapCompositePropagator::new(built))));
         }
         // A single propagator is used as is, without a composite around it.
         Ok(match built.pop() {
-            Some(single) => Self {
-                inner: Arc::from(single),
-            },
+            Some(single) => wrap(Arc::from(single)),
             None => Self::w3c(),
         })
     }
@@ -212,6 +254,9 @@ impl Propagator {
 
     /// Extracts a context from request headers, on top of `cx`.
     pub fn extract_with_context(&self, cx: &Context, headers: &http::HeaderMap) -> Context {
+        if !self.may_carry_context(headers) {
+            return cx.clone();
+        }
         self.inner
             .extract_with_context(cx, &HeaderExtractor(headers))
     }
@@ -277,6 +322,77 @@ mod tests {
             .span()
             .span_context()
             .span_id()
+    }
+
+    /// Every header a built propagator injects (and so reads) makes it extract, the skip only
+    /// applies to requests without any of them, and what is extracted is what the propagator
+    /// itself extracts.
+    #[test]
+    fn extraction_is_skipped_only_without_any_propagation_header() {
+        let mut names = vec![
+            "tracecontext",
+            "baggage",
+            "jaeger",
+            "tracecontext,baggage,jaeger",
+        ];
+        if cfg!(feature = "b3") {
+            names.extend(["b3", "b3multi"]);
+        }
+        if cfg!(feature = "xray") {
+            names.push("xray");
+        }
+        let sc = SpanContext::new(
+            TraceId::from(0xabc),
+            SpanId::from(0xdef),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let sent = Context::new()
+            .with_remote_span_context(sc.clone())
+            .with_baggage([KeyValue::new("user", "7")]);
+        for names in names {
+            let p = Propagator::from_names(names).unwrap();
+            let mut headers = HeaderMap::new();
+            p.inject(&sent, &mut headers);
+            assert!(!headers.is_empty(), "{names}");
+            for name in headers.keys() {
+                let mut one = HeaderMap::new();
+                one.insert(name.clone(), headers[name].clone());
+                assert!(p.may_carry_context(&one), "{names}: {name}");
+            }
+            let ours = p.extract_with_context(&Context::new(), &headers);
+            let inner = p
+                .inner
+                .extract_with_context(&Context::new(), &HeaderExtractor(&headers));
+            assert_eq!(ours.span().span_context(), inner.span().span_context());
+            let pairs = |cx: &Context| {
+                let mut v: Vec<String> = cx
+                    .baggage()
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.0))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(pairs(&ours), pairs(&inner), "{names}");
+            let mut other = HeaderMap::new();
+            other.insert("user-agent", HeaderValue::from_static("x"));
+            other.insert("x-request-id", HeaderValue::from_static("1"));
+            let upstream = names.starts_with("b3") || names == "xray";
+            assert_eq!(p.may_carry_context(&other), upstream, "{names}");
+            let base = Context::new().with_baggage([KeyValue::new("local", "1")]);
+            let cx = p.extract_with_context(&base, &other);
+            assert_eq!(cx.baggage().get("local"), Some(&"1".into()));
+            assert!(!cx.span().span_context().is_valid());
+        }
+        let mut uberctx = HeaderMap::new();
+        uberctx.insert("uberctx-user", HeaderValue::from_static("7"));
+        let jaeger = Propagator::from_names("jaeger").unwrap();
+        let cx = jaeger.extract_with_context(&Context::new(), &uberctx);
+        assert_eq!(cx.baggage().get("user"), Some(&"7".into()));
+        // A user's propagator is always run: its reads are not known.
+        assert!(Propagator::new(W3cBaggage::new()).may_carry_context(&HeaderMap::new()));
     }
 
     #[test]
