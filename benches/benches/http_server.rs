@@ -33,6 +33,11 @@ fn bench(c: &mut Criterion) {
     let bare = users_router();
     group.bench_function("bare", |b| b.to_async(&rt).iter(|| axum_call(&bare)));
 
+    let minimal = users_router().layer(towerlight_benches::MinimalLayer);
+    group.bench_function("minimal layer (no telemetry)", |b| {
+        b.to_async(&rt).iter(|| axum_call(&minimal))
+    });
+
     let tp = tracer_provider(Sampler::AlwaysOn);
     let mp = meter_provider();
     let full = layered(

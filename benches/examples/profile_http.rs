@@ -1,5 +1,5 @@
 //! Runs many requests through the Axum router in one mode, for callgrind/perf profiling:
-//! `bare`, `full` (traces + metrics, the default), `metrics` (no-op tracer), `unsampled`
+//! `bare`, `minimal` (a pass-through layer of the same shape, no telemetry), `full` (traces + metrics, the default), `metrics` (no-op tracer), `unsampled`
 //! (AlwaysOff + metrics), or `floor` (no router: the SDK floor, one span with the same thirteen
 //! attributes in a context and one histogram point).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
@@ -37,6 +37,8 @@ fn main() {
     let app = users_router();
     let app = if mode == "bare" {
         app
+    } else if mode == "minimal" {
+        app.layer(towerlight_benches::MinimalLayer)
     } else {
         app.layer(towerlight_axum::layer_with(config))
     };

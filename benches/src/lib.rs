@@ -358,3 +358,95 @@ pub fn print_table(group: &str, bare: &str, floor: Option<(&str, &str)>, variant
         println!("| SDK floor ({g}/{id}) | {f:.0} ns | | 1.00× |");
     }
 }
+
+/// A hand-written minimal Tower layer with the same shape as the server layer (a service, a
+/// response future and a response body wrapper) and no telemetry: what the framework's own
+/// layering costs, reported beside the instrumented rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MinimalLayer;
+
+impl<S> tower::Layer<S> for MinimalLayer {
+    type Service = MinimalService<S>;
+    fn layer(&self, inner: S) -> MinimalService<S> {
+        MinimalService(inner)
+    }
+}
+
+/// The service of [`MinimalLayer`].
+#[derive(Debug, Clone)]
+pub struct MinimalService<S>(S);
+
+impl<S, Req, B> Service<Req> for MinimalService<S>
+where
+    S: Service<Req, Response = http::Response<B>>,
+{
+    type Response = http::Response<PassBody<B>>;
+    type Error = S::Error;
+    type Future = MinimalFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        MinimalFuture {
+            inner: self.0.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`MinimalLayer`].
+    pub struct MinimalFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, B, E> std::future::Future for MinimalFuture<F>
+where
+    F: std::future::Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<PassBody<B>>, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.project()
+            .inner
+            .poll(cx)
+            .map(|r| r.map(|res| res.map(|inner| PassBody { inner })))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response body of [`MinimalLayer`]: every frame passed through.
+    pub struct PassBody<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for PassBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
