@@ -125,6 +125,7 @@ fn main() {
             GROUP,
             "bare",
             &[
+                "minimal layer (no telemetry)",
                 "traces+metrics",
                 "traces only",
                 "metrics only",
