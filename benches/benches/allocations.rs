@@ -58,7 +58,12 @@ fn main() {
         .meter_provider(mp.clone()));
 
     let bare_n = per_call(|| rt.block_on(axum_call(&bare)));
+    let minimal = users_router().layer(towerlight_benches::MinimalLayer);
     let rows = [
+        (
+            "minimal layer (no telemetry)",
+            per_call(|| rt.block_on(axum_call(&minimal))),
+        ),
         ("traces+metrics", per_call(|| rt.block_on(axum_call(&full)))),
         (
             "metrics only",
