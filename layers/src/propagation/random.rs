@@ -6,9 +6,19 @@
 //! although its trace id is random. `TraceFlags` has no such constant and a sampler cannot set
 //! flags, so the instruments mark the context instead ([`mark`]) and [`W3cTraceContext`]
 //! (`super::W3cTraceContext`) adds the bit when it injects a span of a marked trace.
+//!
+//! A context value costs three allocations per request (the context's map, its `Arc`, the
+//! value's `Arc`). So a *sampled* span whose trace is random goes into its context with its own
+//! span context flagged instead ([`context_with`], [`Flagged`]): the context then says `-03`
+//! itself, and the SDK copies the parent's flags into every sampled child, so the bit reaches
+//! the children too. Only unsampled spans, whose children the SDK gives default flags, still
+//! get the context value. (The SDK's exported span keeps its own flags.)
 
-use opentelemetry::trace::{TraceContextExt, TraceFlags, TraceId};
-use opentelemetry::Context;
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use opentelemetry::trace::{Span, SpanContext, Status, TraceContextExt, TraceFlags, TraceId};
+use opentelemetry::{Context, KeyValue};
 
 /// The random-trace-id flag.
 pub(crate) const RANDOM: u8 = 0x02;
@@ -21,27 +31,107 @@ struct RandomTrace(TraceId);
 /// but its flags cannot say so: a new root (the SDK's ids are random), or a span whose parent
 /// had the flag that the SDK dropped with the span.
 pub(crate) fn mark(parent: &Context, cx: Context) -> Context {
+    match random_trace(parent, &cx) {
+        Some(trace_id) => cx.with_value(RandomTrace(trace_id)),
+        None => cx,
+    }
+}
+
+/// The context for `span`, just started under `parent`, saying that its trace id is random
+/// where [`mark`] would: a sampled span through its own flags ([`Flagged`], no context value),
+/// an unsampled one through the mark.
+pub(crate) fn context_with<S: Span + Send + Sync + 'static>(parent: &Context, span: S) -> Context {
+    let sc = span.span_context();
+    if !sc.is_sampled() || !sc.is_valid() || sc.trace_flags().to_u8() & RANDOM != 0 {
+        return mark(parent, parent.with_span(span));
+    }
+    if !trace_is_random(parent, sc.trace_id()) {
+        return parent.with_span(span);
+    }
+    let context = SpanContext::new(
+        sc.trace_id(),
+        sc.span_id(),
+        TraceFlags::new(sc.trace_flags().to_u8() | RANDOM),
+        sc.is_remote(),
+        sc.trace_state().clone(),
+    );
+    parent.with_span(Flagged { span, context })
+}
+
+/// A span whose span context carries the random-trace-id flag its own flags lack; everything
+/// else is the span's.
+#[derive(Debug)]
+pub(crate) struct Flagged<S> {
+    span: S,
+    context: SpanContext,
+}
+
+impl<S: Span> Span for Flagged<S> {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) where
+        T: Into<Cow<'static, str>>,
+    {
+        self.span
+            .add_event_with_timestamp(name, timestamp, attributes)
+    }
+    fn span_context(&self) -> &SpanContext {
+        &self.context
+    }
+    fn is_recording(&self) -> bool {
+        self.span.is_recording()
+    }
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        self.span.set_attribute(attribute)
+    }
+    fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        self.span.set_attributes(attributes)
+    }
+    fn set_status(&mut self, status: Status) {
+        self.span.set_status(status)
+    }
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        self.span.update_name(new_name)
+    }
+    fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        self.span.add_link(span_context, attributes)
+    }
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        self.span.end_with_timestamp(timestamp)
+    }
+}
+
+/// The trace id of the span in `cx` (just started under `parent`) when [`mark`] must mark it.
+fn random_trace(parent: &Context, cx: &Context) -> Option<TraceId> {
     let (valid, flags, trace_id) = {
         let span = cx.span();
         let sc = span.span_context();
         (sc.is_valid(), sc.trace_flags().to_u8(), sc.trace_id())
     };
     if !valid || flags & RANDOM != 0 {
-        return cx;
+        return None;
     }
-    let parent_sc = parent.span().span_context().clone();
-    let random = if parent_sc.is_valid() {
-        parent_sc.trace_flags().to_u8() & RANDOM != 0
-            && parent_sc.trace_id() == trace_id
-            && !is_marked(parent, trace_id)
-    } else {
-        true
-    };
-    if random {
-        cx.with_value(RandomTrace(trace_id))
-    } else {
-        cx
+    trace_is_random(parent, trace_id).then_some(trace_id)
+}
+
+/// Whether a span of `trace_id` started under `parent` belongs to a random trace that its
+/// flags cannot show: a new root (the SDK's ids are random), or the child of a parent with the
+/// flag that is not already marked.
+fn trace_is_random(parent: &Context, trace_id: TraceId) -> bool {
+    let span = parent.span();
+    let parent_sc = span.span_context();
+    if !parent_sc.is_valid() {
+        return true;
     }
+    parent_sc.trace_flags().to_u8() & RANDOM != 0
+        && parent_sc.trace_id() == trace_id
+        && !is_marked(parent, trace_id)
 }
 
 fn is_marked(cx: &Context, trace_id: TraceId) -> bool {
@@ -110,5 +200,91 @@ mod tests {
             TraceState::default(),
         ));
         assert_eq!(out(&other), 0x01);
+    }
+}
+
+#[cfg(all(test, feature = "setup"))]
+mod sdk_tests {
+    use super::*;
+    use opentelemetry::trace::{SpanId, TraceState, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
+
+    fn provider(sampler: Sampler) -> (SdkTracerProvider, InMemorySpanExporter) {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(sampler)
+            .with_simple_exporter(exporter.clone())
+            .build();
+        (provider, exporter)
+    }
+
+    /// The flags a W3C injection of `cx` writes.
+    fn out(cx: &Context) -> String {
+        let mut headers = std::collections::HashMap::new();
+        opentelemetry::propagation::TextMapPropagator::inject_context(
+            &super::super::W3cTraceContext::new(),
+            cx,
+            &mut headers,
+        );
+        headers["traceparent"]
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_sampled_root_says_random_through_its_own_flags_without_a_context_value() {
+        let (provider, exporter) = provider(Sampler::AlwaysOn);
+        let tracer = provider.tracer("t");
+        let parent = Context::new();
+        let mut span = tracer.start_with_context("root", &parent);
+        span.set_attribute(KeyValue::new("k", "v"));
+        let cx = context_with(&parent, span);
+        assert!(cx.get::<RandomTrace>().is_none());
+        assert_eq!(cx.span().span_context().trace_flags().to_u8(), 0x03);
+        assert_eq!(out(&cx), "03");
+        // The SDK copies the parent's flags into a sampled child.
+        let child = tracer.start_with_context("child", &cx);
+        assert_eq!(child.span_context().trace_flags().to_u8(), 0x03);
+        assert_eq!(out(&cx.with_span(child)), "03");
+        // Everything else is the span's own: attributes recorded, end exports it.
+        cx.span().set_attribute(KeyValue::new("late", 1));
+        cx.span().end();
+        let spans = exporter.get_finished_spans().unwrap();
+        let root = spans.iter().find(|s| s.name == "root").unwrap();
+        assert_eq!(
+            root.attributes,
+            [KeyValue::new("k", "v"), KeyValue::new("late", 1)]
+        );
+    }
+
+    #[test]
+    fn an_unsampled_root_is_marked_and_its_children_keep_the_flag() {
+        let (provider, _) = provider(Sampler::AlwaysOff);
+        let tracer = provider.tracer("t");
+        let parent = Context::new();
+        let cx = context_with(&parent, tracer.start_with_context("root", &parent));
+        assert!(cx.get::<RandomTrace>().is_some());
+        assert_eq!(out(&cx), "02");
+        let child = tracer.start_with_context("child", &cx);
+        assert_eq!(out(&cx.with_span(child)), "02");
+    }
+
+    #[test]
+    fn a_sampled_child_of_a_parent_without_the_flag_says_nothing_more() {
+        let (provider, _) = provider(Sampler::AlwaysOn);
+        let tracer = provider.tracer("t");
+        let parent = Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(7),
+            SpanId::from(9),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        ));
+        let cx = context_with(&parent, tracer.start_with_context("child", &parent));
+        assert!(cx.get::<RandomTrace>().is_none());
+        assert_eq!(cx.span().span_context().trace_flags().to_u8(), 0x01);
+        assert_eq!(out(&cx), "01");
     }
 }

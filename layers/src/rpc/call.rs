@@ -263,7 +263,7 @@ impl RpcInstrument {
             opentelemetry::trace::Span::set_attributes(&mut span, more);
         }
         let parent = start.parent;
-        let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
+        let cx = crate::propagation::random::context_with(&parent, span);
         RpcCall {
             inst: self.clone(),
             cx,

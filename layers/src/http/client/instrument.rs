@@ -222,7 +222,7 @@ impl HttpClientInstrument {
             more.extend(extra.iter().cloned());
             opentelemetry::trace::Span::set_attributes(&mut span, more);
         }
-        let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
+        let cx = crate::propagation::random::context_with(&parent, span);
         self.r.propagator.inject(&cx, &mut parts.headers);
 
         let base: Vec<KeyValue> = {

@@ -308,7 +308,7 @@ impl HttpServerInstrument {
             more.extend(extra.iter().cloned());
             opentelemetry::trace::Span::set_attributes(&mut span, more);
         }
-        let cx = crate::propagation::random::mark(&parent, parent.with_span(span));
+        let cx = crate::propagation::random::context_with(&parent, span);
         (cx, recording)
     }
 
