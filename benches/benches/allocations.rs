@@ -7,15 +7,13 @@
 
 use std::alloc::System;
 
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::noop::NoopTracerProvider;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::Sampler;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
-    axum_call, floor_metric_attributes, floor_once, floor_span_attributes, meter_provider,
-    tracer_provider, users_router,
+    axum_call, floor_metric_attributes, floor_span_attributes, meter_provider, tracer_provider,
+    users_router,
 };
 
 #[global_allocator]
@@ -75,17 +73,9 @@ fn main() {
         ),
     ];
 
-    let tracer = tp.tracer("floor");
-    let histogram = mp.meter("floor").f64_histogram("floor.duration").build();
+    let sdk_floor = towerlight_benches::Floor::new();
     let metric_attributes = floor_metric_attributes();
-    let floor = per_call(|| {
-        floor_once(
-            &tracer,
-            &histogram,
-            floor_span_attributes(),
-            &metric_attributes,
-        )
-    });
+    let floor = per_call(|| sdk_floor.once(floor_span_attributes(), &metric_attributes));
 
     println!("\n| allocations / request | count | beyond bare | beyond bare and the SDK floor |");
     println!("|---|---:|---:|---:|");

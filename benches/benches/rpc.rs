@@ -144,20 +144,13 @@ fn bench(c: &mut Criterion) {
 /// The floor of an instrumented call here: two spans and two points (the HTTP request and the
 /// JSON-RPC call; the tarpc client and server), each with the RPC attributes.
 fn rpc_floor(c: &mut Criterion) {
-    use opentelemetry::metrics::MeterProvider as _;
-    use opentelemetry::trace::TracerProvider as _;
-    let tracer = tracer_provider(Sampler::AlwaysOn).tracer("floor");
-    let histogram = meter_provider()
-        .meter("floor")
-        .f64_histogram("floor")
-        .build();
+    let floor = towerlight_benches::Floor::new();
     let attributes = towerlight_benches::grpc_floor_attributes();
     let mut group = c.benchmark_group("sdk_floor");
     group.bench_function("2 calls", |b| {
         b.iter(|| {
             for _ in 0..2 {
-                let span = towerlight_benches::grpc_floor_attributes();
-                towerlight_benches::floor_once(&tracer, &histogram, span, &attributes);
+                floor.once(towerlight_benches::grpc_floor_attributes(), &attributes);
             }
         })
     });

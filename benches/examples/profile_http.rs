@@ -5,13 +5,11 @@
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
-use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
-    axum_call, floor_metric_attributes, floor_once, floor_span_attributes, meter_provider,
-    tracer_provider, users_router,
+    axum_call, floor_metric_attributes, floor_span_attributes, meter_provider, tracer_provider,
+    users_router,
 };
 
 fn main() {
@@ -51,19 +49,9 @@ fn main() {
 
 /// The SDK floor, `n` times.
 fn floor(n: usize) {
-    let tp = tracer_provider(Sampler::AlwaysOn);
-    let tracer = tp.tracer("floor");
-    let histogram = meter_provider()
-        .meter("floor")
-        .f64_histogram("floor.duration")
-        .build();
+    let sdk_floor = towerlight_benches::Floor::new();
     let metric_attributes = floor_metric_attributes();
     for _ in 0..n {
-        floor_once(
-            &tracer,
-            &histogram,
-            floor_span_attributes(),
-            &metric_attributes,
-        );
+        sdk_floor.once(floor_span_attributes(), &metric_attributes);
     }
 }

@@ -214,23 +214,56 @@ pub fn grpc_floor_attributes() -> Vec<opentelemetry::KeyValue> {
     ]
 }
 
-/// The SDK floor's work for one request: one span with `span_attributes`, held in a context as
-/// every instrumentation must hold it, ended, and one histogram point with `metric_attributes`.
-pub fn floor_once(
-    tracer: &opentelemetry_sdk::trace::SdkTracer,
-    histogram: &opentelemetry::metrics::Histogram<f64>,
-    span_attributes: Vec<opentelemetry::KeyValue>,
-    metric_attributes: &[opentelemetry::KeyValue],
-) {
-    use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
-    let span = tracer
-        .span_builder("GET /users/{id}")
-        .with_kind(SpanKind::Server)
-        .with_attributes(span_attributes)
-        .start(tracer);
-    let cx = opentelemetry::Context::current_with_span(span);
-    cx.span().end();
-    histogram.record(0.001, metric_attributes);
+/// The SDK floor: a tracer and a histogram on providers of the same kind as every row's.
+pub struct Floor {
+    _provider: SdkTracerProvider,
+    tracer: opentelemetry_sdk::trace::SdkTracer,
+    histogram: opentelemetry::metrics::Histogram<f64>,
+}
+
+impl Floor {
+    /// A floor on its own AlwaysOn tracer provider and aggregating meter provider.
+    pub fn new() -> Floor {
+        use opentelemetry::metrics::MeterProvider as _;
+        use opentelemetry::trace::TracerProvider as _;
+        let provider = tracer_provider(Sampler::AlwaysOn);
+        let tracer = provider.tracer("floor");
+        let histogram = meter_provider()
+            .meter("floor")
+            .f64_histogram("floor.duration")
+            .build();
+        Floor {
+            _provider: provider,
+            tracer,
+            histogram,
+        }
+    }
+
+    /// The SDK floor's work for one request: one span with `span_attributes`, held in a context
+    /// as every instrumentation must hold it, ended, and one histogram point with
+    /// `metric_attributes`.
+    pub fn once(
+        &self,
+        span_attributes: Vec<opentelemetry::KeyValue>,
+        metric_attributes: &[opentelemetry::KeyValue],
+    ) {
+        use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+        let span = self
+            .tracer
+            .span_builder("GET /users/{id}")
+            .with_kind(SpanKind::Server)
+            .with_attributes(span_attributes)
+            .start(&self.tracer);
+        let cx = opentelemetry::Context::current_with_span(span);
+        cx.span().end();
+        self.histogram.record(0.001, metric_attributes);
+    }
+}
+
+impl Default for Floor {
+    fn default() -> Self {
+        Floor::new()
+    }
 }
 
 /// Benchmarks the SDK floor as `sdk_floor/{id}` in this run, with its own providers of the same
@@ -242,17 +275,10 @@ pub fn bench_floor(
     span_attributes: fn() -> Vec<opentelemetry::KeyValue>,
     metric_attributes: &[opentelemetry::KeyValue],
 ) {
-    use opentelemetry::metrics::MeterProvider as _;
-    use opentelemetry::trace::TracerProvider as _;
-    let tp = tracer_provider(Sampler::AlwaysOn);
-    let tracer = tp.tracer("floor");
-    let histogram = meter_provider()
-        .meter("floor")
-        .f64_histogram("floor.duration")
-        .build();
+    let floor = Floor::new();
     let mut group = c.benchmark_group("sdk_floor");
     group.bench_function(id, |b| {
-        b.iter(|| floor_once(&tracer, &histogram, span_attributes(), metric_attributes))
+        b.iter(|| floor.once(span_attributes(), metric_attributes))
     });
     group.finish();
 }
