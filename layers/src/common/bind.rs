@@ -17,7 +17,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
-use opentelemetry::metrics::{BoundCounter, Counter};
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, Counter, Histogram};
 use opentelemetry::{KeyValue, Value};
 
 /// Set when `towerlight::setup` installs its SDK meter provider as the global one.
@@ -46,24 +46,28 @@ pub(crate) fn global_binds() -> bool {
     GLOBAL_IS_SDK.load(Ordering::Relaxed)
 }
 
-/// One counter series: bound when the provider binds, else the attribute list it records with.
+/// One counter series, and optionally the same set's series of a histogram beside it: bound
+/// when the provider binds, else the attribute list they record with.
 pub(crate) struct FixedCounter {
     bound: Option<BoundCounter<u64>>,
+    histogram: Option<BoundHistogram<u64>>,
     attrs: Box<[KeyValue]>,
 }
 
 impl FixedCounter {
-    /// The series of `counter` with `attrs`, bound when `binds`.
-    pub(crate) fn new(counter: &Counter<u64>, attrs: Box<[KeyValue]>, binds: bool) -> Self {
+    /// The series of `counter` (and of `histogram`, when given) with `attrs`, bound when
+    /// `binds`.
+    pub(crate) fn new(
+        counter: &Counter<u64>,
+        histogram: Option<&Histogram<u64>>,
+        attrs: Box<[KeyValue]>,
+        binds: bool,
+    ) -> Self {
         FixedCounter {
             bound: binds.then(|| counter.bind(&attrs)),
+            histogram: histogram.filter(|_| binds).map(|h| h.bind(&attrs)),
             attrs,
         }
-    }
-
-    /// The series' attributes (for other instruments recorded with the same set).
-    pub(crate) fn attributes(&self) -> &[KeyValue] {
-        &self.attrs
     }
 
     /// Adds `n` to the series.
@@ -71,6 +75,14 @@ impl FixedCounter {
         match &self.bound {
             Some(bound) => bound.add(n),
             None => counter.add(n, &self.attrs),
+        }
+    }
+
+    /// Records `n` on `histogram` (the one given to [`FixedCounter::new`]) with this set.
+    pub(crate) fn record(&self, histogram: &Histogram<u64>, n: u64) {
+        match &self.histogram {
+            Some(bound) => bound.record(n),
+            None => histogram.record(n, &self.attrs),
         }
     }
 }
@@ -123,6 +135,26 @@ impl Hash for QuickKey<'_> {
     }
 }
 
+/// `a == b`, element by element, deciding most pairs without reading a string: the keys of one
+/// call site are the same `&'static str`s, and most values are the same static or shared
+/// strings, so equal pointers settle them; anything else falls back to `==`.
+fn same_set(a: &[KeyValue], b: &[KeyValue]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_kv(x, y))
+}
+
+fn same_kv(a: &KeyValue, b: &KeyValue) -> bool {
+    same_str(a.key.as_str(), b.key.as_str())
+        && match (&a.value, &b.value) {
+            (Value::I64(x), Value::I64(y)) => x == y,
+            (Value::String(x), Value::String(y)) => same_str(x.as_str(), y.as_str()),
+            (x, y) => x == y,
+        }
+}
+
+fn same_str(a: &str, b: &str) -> bool {
+    (a.len() == b.len() && std::ptr::eq(a.as_ptr(), b.as_ptr())) || a == b
+}
+
 impl<V> SeriesCache<V> {
     /// Series per cache (per instrument of a layer).
     pub(crate) const CAP: usize = 1024;
@@ -148,7 +180,7 @@ impl<V> SeriesCache<V> {
             return None;
         }
         let hash = self.hasher.hash_one(QuickKey(attrs));
-        let eq = |s: &Series<V>| s.hash == hash && *s.attrs == *attrs;
+        let eq = |s: &Series<V>| s.hash == hash && same_set(&s.attrs, attrs);
         if let Some(series) = self.map.read().ok()?.find(hash, eq) {
             return Some(record(&series.value));
         }
@@ -166,6 +198,26 @@ impl<V> SeriesCache<V> {
         };
         let entry = map.insert_unique(hash, series, |s| s.hash);
         Some(record(&entry.get().value))
+    }
+}
+
+impl<T: Copy + 'static> SeriesCache<BoundHistogram<T>> {
+    /// Records `value` on `histogram`'s series of `attrs`: bound when the provider binds and the
+    /// set is `bindable` (bounded by construction) and the cache has room, else through the
+    /// attribute slice.
+    pub(crate) fn record(
+        &self,
+        histogram: &Histogram<T>,
+        value: T,
+        attrs: &[KeyValue],
+        bindable: bool,
+    ) {
+        let bound = bindable
+            .then(|| self.with(attrs, |a| histogram.bind(a), |h| h.record(value)))
+            .flatten();
+        if bound.is_none() {
+            histogram.record(value, attrs);
+        }
     }
 }
 
@@ -205,29 +257,102 @@ mod tests {
         }
     }
 
-    fn total(exporter: &InMemoryMetricExporter) -> u64 {
+    /// The counter's sum and the histogram's point count and sum.
+    fn total(exporter: &InMemoryMetricExporter) -> (u64, u64, u64) {
         use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
         let metrics = exporter.get_finished_metrics().unwrap();
-        let mut sum = 0;
+        let (mut sum, mut count, mut recorded) = (0, 0, 0);
         for rm in &metrics {
             for sm in rm.scope_metrics() {
                 for m in sm.metrics() {
-                    if let AggregatedMetrics::U64(MetricData::Sum(s)) = m.data() {
-                        sum += s.data_points().map(|p| p.value()).sum::<u64>();
+                    match m.data() {
+                        AggregatedMetrics::U64(MetricData::Sum(s)) => {
+                            sum += s.data_points().map(|p| p.value()).sum::<u64>();
+                        }
+                        AggregatedMetrics::U64(MetricData::Histogram(h)) => {
+                            count += h.data_points().map(|p| p.count()).sum::<u64>();
+                            recorded += h.data_points().map(|p| p.sum()).sum::<u64>();
+                        }
+                        _ => {}
                     }
                 }
             }
         }
-        sum
+        (sum, count, recorded)
     }
 
     fn count_three(binds: bool, provider: &dyn Fn() -> opentelemetry::metrics::Meter) {
         let counter = provider().u64_counter("c").build();
-        let series = FixedCounter::new(&counter, vec![KeyValue::new("k", "v")].into(), binds);
+        let histogram = provider().u64_histogram("h").build();
+        let attrs = vec![KeyValue::new("k", "v")].into();
+        let series = FixedCounter::new(&counter, Some(&histogram), attrs, binds);
         for _ in 0..3 {
             series.add(&counter, 1);
+            series.record(&histogram, 2);
         }
-        assert_eq!(series.attributes(), [KeyValue::new("k", "v")]);
+        assert_eq!(*series.attrs, [KeyValue::new("k", "v")]);
+    }
+
+    /// Per attribute set: point count and sum of histogram "h".
+    fn points(exporter: &InMemoryMetricExporter) -> Vec<(String, u64, f64)> {
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        let mut out = Vec::new();
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for sm in rm.scope_metrics() {
+                for m in sm.metrics() {
+                    if let AggregatedMetrics::F64(MetricData::Histogram(h)) = m.data() {
+                        for p in h.data_points() {
+                            let attrs: Vec<_> = p
+                                .attributes()
+                                .map(|kv| format!("{}={}", kv.key, kv.value))
+                                .collect();
+                            out.push((attrs.join(","), p.count(), p.sum()));
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn cached_histogram_series_export_what_unbound_recording_does() {
+        let run = |binds: bool| {
+            let exporter = InMemoryMetricExporter::default();
+            let sdk = SdkMeterProvider::builder()
+                .with_reader(PeriodicReader::builder(exporter.clone()).build())
+                .build();
+            let wrapped = Wrapped(sdk.clone());
+            let meter = if binds {
+                sdk.meter("t")
+            } else {
+                wrapped.meter("t")
+            };
+            let histogram = meter.f64_histogram("h").build();
+            let cache = SeriesCache::new(binds);
+            let a = [KeyValue::new("rpc.method", "a")];
+            let b = [KeyValue::new("rpc.method", "b")];
+            for _ in 0..3 {
+                cache.record(&histogram, 1.0, &a, true);
+            }
+            cache.record(&histogram, 2.0, &b, true);
+            cache.record(&histogram, 4.0, &b, false);
+            let cached = cache.len();
+            sdk.force_flush().unwrap();
+            (points(&exporter), cached)
+        };
+        let (bound, cached) = run(true);
+        let (unbound, none) = run(false);
+        assert_eq!((cached, none), (2, 0), "only a binding provider caches");
+        assert_eq!(bound, unbound);
+        assert_eq!(
+            bound,
+            [
+                ("rpc.method=a".to_owned(), 3, 3.0),
+                ("rpc.method=b".to_owned(), 2, 6.0)
+            ]
+        );
     }
 
     #[test]
@@ -246,7 +371,7 @@ mod tests {
                 count_three(provider_binds::<Wrapped>(), &|| wrapped.meter("t"));
             }
             sdk.force_flush().unwrap();
-            assert_eq!(total(&exporter), 3, "binds = {binds}");
+            assert_eq!(total(&exporter), (3, 3, 6), "binds = {binds}");
         }
     }
 }
@@ -283,6 +408,26 @@ mod cache_tests {
         assert_eq!(cache.with(&set("/a", 500), &mut bind, |v| *v), Some(4));
         assert_eq!(cache.with(&b, &mut bind, |v| *v), Some(2));
         assert_eq!(cache.len(), 4);
+    }
+
+    #[test]
+    fn sets_are_the_same_exactly_when_equal() {
+        let a = set("/a", 200);
+        assert!(same_set(&a, &a.clone()));
+        assert!(same_set(&a, &set("/a", 200)), "equal, not shared");
+        assert!(!same_set(&a, &set("/b", 200)));
+        assert!(!same_set(&a, &set("/a", 500)));
+        assert!(!same_set(&a, &a[..2]));
+        let float = |f: f64| [KeyValue::new("k", f)];
+        assert!(same_set(&float(1.5), &float(1.5)));
+        assert!(!same_set(&float(1.5), &float(2.5)));
+        let key = |k: &str| [KeyValue::new(k.to_owned(), "v")];
+        assert!(same_set(&key("k"), &key("k")));
+        assert!(!same_set(&key("k"), &key("j")));
+        assert!(!same_set(
+            &[KeyValue::new("k", 1)],
+            &[KeyValue::new("k", "1")]
+        ));
     }
 
     #[test]

@@ -51,6 +51,32 @@ struct BoundSeries {
     response_size: Option<BoundHistogram<u64>>,
 }
 
+/// `histogram` bound to `attrs`, when it is on and there is a `value` to record.
+fn bind_if(
+    histogram: &Option<Histogram<u64>>,
+    value: Option<u64>,
+    attrs: &[KeyValue],
+) -> Option<BoundHistogram<u64>> {
+    histogram
+        .as_ref()
+        .filter(|_| value.is_some())
+        .map(|h| h.bind(attrs))
+}
+
+/// Records `value` (when there is one) on the bound series, else on `histogram` with `attrs`.
+fn record_size(
+    histogram: &Option<Histogram<u64>>,
+    bound: &Option<BoundHistogram<u64>>,
+    value: Option<u64>,
+    attrs: &[KeyValue],
+) {
+    match (bound, histogram, value) {
+        (Some(b), _, Some(n)) => b.record(n),
+        (None, Some(h), Some(n)) => h.record(n, attrs),
+        _ => {}
+    }
+}
+
 /// What one finished request records on the histograms that share its attribute set.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Measured {
@@ -58,8 +84,8 @@ pub(crate) struct Measured {
     pub(crate) duration: f64,
     /// Request body bytes, when known.
     pub(crate) request_size: Option<u64>,
-    /// Response body bytes.
-    pub(crate) response_size: u64,
+    /// Response body bytes, when a response came.
+    pub(crate) response_size: Option<u64>,
 }
 
 /// Which side of the connection the metrics describe.
@@ -75,39 +101,46 @@ impl HttpMetrics {
         self.request_size.is_some() || self.response_size.is_some()
     }
 
-    /// Records a finished request's duration (and body sizes when on) with `attrs`: through the
-    /// bound series of that set when the provider binds, else through the attribute slice.
-    /// Only a `bindable` set (bounded by construction) is bound.
-    pub(crate) fn record(&self, attrs: &[KeyValue], m: Measured, bindable: bool) {
+    /// Records a finished request's duration with `attrs[..duration_len]` and its body sizes
+    /// (when on) with all of `attrs`: through the bound series of that set when the provider
+    /// binds, else through the attribute slices. Only a `bindable` set (bounded by
+    /// construction) is bound.
+    pub(crate) fn record(
+        &self,
+        attrs: &[KeyValue],
+        duration_len: usize,
+        m: Measured,
+        bindable: bool,
+    ) {
+        // A bound handle exports its point even before anything is recorded on it, so a size
+        // histogram is bound only when the set's first request has that size; a later request
+        // of the set that has one records it unbound (same point, never an empty one).
         let bound = bindable.then(|| {
             self.series.with(
                 attrs,
                 |a| BoundSeries {
-                    duration: self.duration.bind(a),
-                    request_size: self.request_size.as_ref().map(|h| h.bind(a)),
-                    response_size: self.response_size.as_ref().map(|h| h.bind(a)),
+                    duration: self.duration.bind(&a[..duration_len]),
+                    request_size: bind_if(&self.request_size, m.request_size, a),
+                    response_size: bind_if(&self.response_size, m.response_size, a),
                 },
                 |s| {
                     s.duration.record(m.duration);
-                    if let (Some(h), Some(n)) = (&s.request_size, m.request_size) {
-                        h.record(n);
-                    }
-                    if let Some(h) = &s.response_size {
-                        h.record(m.response_size);
-                    }
+                    record_size(&self.request_size, &s.request_size, m.request_size, attrs);
+                    record_size(
+                        &self.response_size,
+                        &s.response_size,
+                        m.response_size,
+                        attrs,
+                    );
                 },
             )
         });
         if bound.flatten().is_some() {
             return;
         }
-        self.duration.record(m.duration, attrs);
-        if let (Some(h), Some(n)) = (&self.request_size, m.request_size) {
-            h.record(n, attrs);
-        }
-        if let Some(h) = &self.response_size {
-            h.record(m.response_size, attrs);
-        }
+        self.duration.record(m.duration, &attrs[..duration_len]);
+        record_size(&self.request_size, &None, m.request_size, attrs);
+        record_size(&self.response_size, &None, m.response_size, attrs);
     }
 
     /// Adds `delta` to the active requests of `attrs` (when that metric is on).
@@ -260,19 +293,19 @@ mod tests {
         let m = Measured {
             duration: 0.01,
             request_size: None,
-            response_size: 0,
+            response_size: Some(0),
         };
         for _ in 0..3 {
             metrics.add_active(1, &set("/a")[..1]);
-            metrics.record(&set("/a"), m, true);
+            metrics.record(&set("/a"), 2, m, true);
             metrics.add_active(-1, &set("/a")[..1]);
         }
         metrics.add_active(1, &set("/a")[..1]);
-        metrics.record(&set("/b"), m, true);
-        metrics.record(&set("/a"), m, false);
+        metrics.record(&set("/b"), 2, m, true);
+        metrics.record(&set("/a"), 2, m, false);
         for i in 0..extra_sets {
             let route = KeyValue::new("http.route", format!("/r{i}"));
-            metrics.record(&[route], m, true);
+            metrics.record(&[route], 1, m, true);
         }
         let cached = metrics.series.len();
         sdk.force_flush().unwrap();
@@ -293,6 +326,105 @@ mod tests {
         a.sort_by(|x, y| x.key.cmp(&y.key));
         assert!(bound.0.contains(&(a, 4)), "{bound:?}");
         assert_eq!(bound.1, 1, "one request still active");
+    }
+
+    /// Attribute keys of every exported point, per metric name.
+    fn keys_per_metric(exporter: &InMemoryMetricExporter) -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for sm in rm.scope_metrics() {
+                for m in sm.metrics() {
+                    let keys = |it: &mut dyn Iterator<Item = &KeyValue>| {
+                        let mut k: Vec<String> = it.map(|kv| kv.key.to_string()).collect();
+                        k.sort();
+                        k
+                    };
+                    match m.data() {
+                        AggregatedMetrics::F64(MetricData::Histogram(h)) => {
+                            for p in h.data_points() {
+                                out.push((
+                                    format!("{} {}", m.name(), p.count()),
+                                    keys(&mut p.attributes()),
+                                ));
+                            }
+                        }
+                        AggregatedMetrics::U64(MetricData::Histogram(h)) => {
+                            for p in h.data_points() {
+                                out.push((
+                                    format!("{} {}", m.name(), p.count()),
+                                    keys(&mut p.attributes()),
+                                ));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_duration_takes_the_prefix_and_the_sizes_the_whole_set_bound_or_not() {
+        let run = |binds: bool| {
+            let exporter = InMemoryMetricExporter::default();
+            let sdk = SdkMeterProvider::builder()
+                .with_reader(PeriodicReader::builder(exporter.clone()).build())
+                .build();
+            let config = Config::new().body_size_metrics(true);
+            let config = if binds {
+                config.meter_provider(sdk.clone())
+            } else {
+                config.meter_provider(Wrapped(sdk.clone()))
+            };
+            let metrics = HttpMetrics::new(&config.build_meter(), &config, Side::Client);
+            let attrs = [
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("url.template", "/users/{id}"),
+            ];
+            let m = Measured {
+                duration: 0.01,
+                request_size: Some(3),
+                response_size: None,
+            };
+            metrics.record(&attrs, 1, m, true);
+            metrics.record(&attrs, 1, m, true);
+            let answered = Measured {
+                response_size: Some(5),
+                ..m
+            };
+            let status = KeyValue::new("http.response.status_code", 200);
+            let answered_attrs = [attrs[0].clone(), status, attrs[1].clone()];
+            metrics.record(&answered_attrs, 2, answered, true);
+            sdk.force_flush().unwrap();
+            keys_per_metric(&exporter)
+        };
+        let bound = run(true);
+        assert_eq!(bound, run(false));
+        let strings = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let (method, template) = ("http.request.method", "url.template");
+        let status = "http.response.status_code";
+        let point = |name: &str, n: u64, keys: &[&str]| (format!("{name} {n}"), strings(keys));
+        assert_eq!(
+            bound,
+            [
+                point(
+                    "http.client.request.body.size",
+                    1,
+                    &[method, status, template]
+                ),
+                point("http.client.request.body.size", 2, &[method, template]),
+                point("http.client.request.duration", 1, &[method, status]),
+                point("http.client.request.duration", 2, &[method]),
+                point(
+                    "http.client.response.body.size",
+                    1,
+                    &[method, status, template]
+                ),
+            ],
+            "no response: no response size point, not even an empty one"
+        );
     }
 
     #[test]

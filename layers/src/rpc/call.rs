@@ -5,14 +5,16 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::metrics::{BoundHistogram, Histogram, Meter};
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 use opentelemetry_semantic_conventions::metric as semconv_metric;
+use smallvec::SmallVec;
 
 use super::method::{KnownRpcMethods, RpcMethod};
 use super::{RpcSide, RpcTarget};
+use crate::common::bind::SeriesCache;
 use crate::common::buckets::{DURATION_BUCKETS, OLD_DURATION_BUCKETS_MS};
 use crate::common::lazy::Lazy;
 use crate::config::Config;
@@ -24,6 +26,8 @@ const OLD_RPC_CLIENT_DURATION: &str = "rpc.client.duration";
 /// The RPC duration histograms of one side.
 struct RpcMetrics {
     duration: Histogram<f64>,
+    /// The duration series, bound per attribute set.
+    series: SeriesCache<BoundHistogram<f64>>,
     old_duration: Option<Histogram<f64>>,
 }
 
@@ -42,6 +46,7 @@ impl RpcMetrics {
             ),
         };
         RpcMetrics {
+            series: SeriesCache::new(config.meter_binds()),
             duration: meter
                 .f64_histogram(name)
                 .with_unit("s")
@@ -425,7 +430,7 @@ impl RpcInstrument {
         elapsed: Duration,
     ) {
         let metrics = self.lazy.metrics();
-        let mut attrs = Vec::with_capacity(7 + state.extra.len());
+        let mut attrs: SmallVec<[KeyValue; 8]> = SmallVec::new();
         attrs.push(KeyValue::new(attr::RPC_SYSTEM_NAME, self.system));
         attrs.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
         if let Some(code) = &outcome.status_code {
@@ -442,8 +447,13 @@ impl RpcInstrument {
                 }
             }
         }
+        // Hook attributes are the application's, not known to be bounded: never bound.
+        let bindable = state.extra.is_empty();
         attrs.extend(state.extra.iter().cloned());
-        metrics.duration.record(elapsed.as_secs_f64(), &attrs);
+        let secs = elapsed.as_secs_f64();
+        metrics
+            .series
+            .record(&metrics.duration, secs, &attrs, bindable);
 
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]

@@ -215,7 +215,12 @@ impl MessageSeries {
         let cell = &mut self.0[usize::from(direction == Direction::Transmit)][kind.index()];
         cell.get_or_insert_with(|| {
             let attrs = message_attributes(base, direction, kind);
-            FixedCounter::new(&metrics.messages, attrs, metrics.binds)
+            FixedCounter::new(
+                &metrics.messages,
+                metrics.size.as_ref(),
+                attrs,
+                metrics.binds,
+            )
         })
     }
 }
@@ -300,7 +305,7 @@ impl WsSession {
         let series = self.messages.get(metrics, &self.base, direction, kind);
         series.add(&metrics.messages, 1);
         if let Some(size) = &metrics.size {
-            size.record(len.max(0) as u64, series.attributes());
+            series.record(size, len.max(0) as u64);
         }
         if matches!(kind, MessageKind::Text | MessageKind::Binary) {
             self.message_span(direction, kind, len);

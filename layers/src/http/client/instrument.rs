@@ -13,13 +13,14 @@ use http::HeaderMap;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as attr;
+use smallvec::SmallVec;
 
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::common::address::split_host_port;
 use crate::common::limit::capped;
 use crate::config::Config;
 use crate::http::method::MethodAttr;
-use crate::http::metrics::Side;
+use crate::http::metrics::{Measured, Side};
 use crate::http::progress::BodyProgress;
 use crate::http::resolved::Resolved;
 use crate::http::server::{protocol_version, CANCELLED};
@@ -248,9 +249,7 @@ impl HttpClientInstrument {
             }
             None => base.clone(),
         };
-        if let Some(active) = &self.r.metrics().active {
-            active.add(1, &opt_in);
-        }
+        self.r.metrics().add_active(1, &opt_in);
         let request_size = match (&self.r.metrics().request_size, info.request_bytes) {
             (None, _) => RequestSize::Off,
             (Some(_), Some(counter)) => RequestSize::Counted(counter),
@@ -424,7 +423,7 @@ impl HttpClientCall {
         span.end_with_timestamp(state.start_wall + elapsed);
 
         let metrics = self.inst.r.metrics();
-        let mut attrs = Vec::with_capacity(state.base.len() + 3 + state.extra.len());
+        let mut attrs: SmallVec<[KeyValue; 8]> = SmallVec::new();
         attrs.extend(state.base.iter().cloned());
         if let Some(code) = state.status {
             attrs.push(KeyValue::new(
@@ -438,29 +437,25 @@ impl HttpClientCall {
         if let Some(e) = &error_type {
             attrs.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
         }
+        // Hook attributes are the application's, not known to be bounded: never bound.
+        let bindable = state.extra.is_empty();
         attrs.extend(state.extra.iter().cloned());
-        metrics.duration.record(elapsed.as_secs_f64(), &attrs);
+        let duration_len = attrs.len();
         if state.opt_in.len() > state.base.len() && metrics.has_sizes() {
             attrs.extend(state.opt_in[state.base.len()..].iter().cloned());
         }
-        if let Some(h) = &metrics.request_size {
-            let n = match &state.request_size {
-                RequestSize::Counted(c) => Some(c.get()),
-                RequestSize::Known(n) => *n,
-                RequestSize::Off => None,
-            };
-            if let Some(n) = n {
-                h.record(n, &attrs);
-            }
-        }
-        if let Some(h) = &metrics.response_size {
-            if state.status.is_some() {
-                h.record(state.body.bytes(), &attrs);
-            }
-        }
-        if let Some(active) = &metrics.active {
-            active.add(-1, &state.opt_in);
-        }
+        let request_size = match &state.request_size {
+            RequestSize::Counted(c) => Some(c.get()),
+            RequestSize::Known(n) => *n,
+            RequestSize::Off => None,
+        };
+        let measured = Measured {
+            duration: elapsed.as_secs_f64(),
+            request_size,
+            response_size: state.status.map(|_| state.body.bytes()),
+        };
+        metrics.record(&attrs, duration_len, measured, bindable);
+        metrics.add_active(-1, &state.opt_in);
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]
             let mut old_attrs = vec![KeyValue::new(attr::HTTP_METHOD, state.method.value.clone())];

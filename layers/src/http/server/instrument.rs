@@ -621,9 +621,9 @@ impl HttpServerCall {
         let measured = Measured {
             duration: elapsed,
             request_size,
-            response_size: state.body.bytes(),
+            response_size: Some(state.body.bytes()),
         };
-        metrics.record(&attrs, measured, bindable);
+        metrics.record(&attrs, attrs.len(), measured, bindable);
         metrics.add_active(-1, &active_attributes(&state.method, state.scheme));
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]
