@@ -87,25 +87,51 @@ impl FixedCounter {
     }
 }
 
-/// Bound series keyed by their attribute set, bound on first use.
+/// Bound series keyed by their attribute set (or by a key the set is built from), bound on
+/// first use.
 ///
 /// Holds at most [`SeriesCache::CAP`] series (the attribute sets are bounded, but a misconfigured
 /// route closure could make them many): past that, and for a provider that cannot bind,
 /// [`SeriesCache::with`] answers `None` and the caller records through the attribute slice.
-pub(crate) struct SeriesCache<V> {
+pub(crate) struct SeriesCache<V, K: ?Sized + SeriesKey = [KeyValue]> {
     binds: bool,
     hasher: hashbrown::DefaultHashBuilder,
-    map: RwLock<hashbrown::HashTable<Series<V>>>,
+    map: RwLock<hashbrown::HashTable<Series<V, K::Owned>>>,
 }
 
-/// One cached series: its attribute set, the set's [`quick_hash`], and the bound handles.
-struct Series<V> {
+/// What a [`SeriesCache`] is keyed by: looked up borrowed, stored owned.
+pub(crate) trait SeriesKey {
+    /// The stored form.
+    type Owned;
+    /// Hashes what tells the sets of one call site apart.
+    fn quick_hash<H: Hasher>(&self, state: &mut H);
+    /// Whether `owned` is this key.
+    fn matches(&self, owned: &Self::Owned) -> bool;
+    /// The stored form of this key.
+    fn to_owned_key(&self) -> Self::Owned;
+}
+
+impl SeriesKey for [KeyValue] {
+    type Owned = Box<[KeyValue]>;
+    fn quick_hash<H: Hasher>(&self, state: &mut H) {
+        QuickKey(self).hash(state);
+    }
+    fn matches(&self, owned: &Box<[KeyValue]>) -> bool {
+        same_set(owned, self)
+    }
+    fn to_owned_key(&self) -> Box<[KeyValue]> {
+        self.into()
+    }
+}
+
+/// One cached series: its key, the key's quick hash, and the bound handles.
+struct Series<V, O> {
     hash: u64,
-    attrs: Box<[KeyValue]>,
+    key: O,
     value: V,
 }
 
-/// What [`quick_hash`] hashes of an attribute set.
+/// What [`SeriesKey::quick_hash`] hashes of an attribute set.
 struct QuickKey<'a>(&'a [KeyValue]);
 
 impl Hash for QuickKey<'_> {
@@ -118,20 +144,78 @@ impl Hash for QuickKey<'_> {
             match &kv.value {
                 Value::I64(i) => state.write_i64(*i),
                 Value::Bool(b) => state.write_u8(u8::from(*b)),
-                Value::String(s) => {
-                    let b = s.as_str().as_bytes();
-                    state.write_usize(b.len());
-                    match (b.first_chunk::<8>(), b.last_chunk::<8>()) {
-                        (Some(first), Some(last)) => {
-                            state.write_u64(u64::from_ne_bytes(*first));
-                            state.write_u64(u64::from_ne_bytes(*last));
-                        }
-                        _ => state.write(b),
-                    }
-                }
+                Value::String(s) => quick_str(s.as_str(), state),
                 _ => kv.hash(state),
             }
         }
+    }
+}
+
+/// Hashes `s` by its length and first and last eight bytes (all of it when shorter).
+pub(crate) fn quick_str<H: Hasher>(s: &str, state: &mut H) {
+    let b = s.as_bytes();
+    state.write_usize(b.len());
+    match (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+        (Some(first), Some(last)) => {
+            state.write_u64(u64::from_ne_bytes(*first));
+            state.write_u64(u64::from_ne_bytes(*last));
+        }
+        _ => state.write(b),
+    }
+}
+
+/// A hasher that feeds [`SeriesKey::quick_hash`] into the cache's hasher.
+struct Quick<'a, K: ?Sized>(&'a K);
+
+impl<K: ?Sized + SeriesKey> Hash for Quick<'_, K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.quick_hash(state);
+    }
+}
+
+impl<V, K: ?Sized + SeriesKey> SeriesCache<V, K> {
+    /// Series per cache (per instrument of a layer).
+    pub(crate) const CAP: usize = 1024;
+
+    /// An empty cache; `binds` says whether the provider binds for real.
+    pub(crate) fn new(binds: bool) -> Self {
+        SeriesCache {
+            binds,
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            map: RwLock::new(hashbrown::HashTable::new()),
+        }
+    }
+
+    /// Runs `record` on the series of `key`, bound now with `bind` if it is new; `None` when
+    /// the provider cannot bind or the cache is full (record unbound instead).
+    pub(crate) fn with<R>(
+        &self,
+        key: &K,
+        bind: impl FnOnce(&K) -> V,
+        record: impl FnOnce(&V) -> R,
+    ) -> Option<R> {
+        if !self.binds {
+            return None;
+        }
+        let hash = self.hasher.hash_one(Quick(key));
+        let eq = |s: &Series<V, K::Owned>| s.hash == hash && key.matches(&s.key);
+        if let Some(series) = self.map.read().ok()?.find(hash, eq) {
+            return Some(record(&series.value));
+        }
+        let mut map = self.map.write().ok()?;
+        if let Some(series) = map.find(hash, eq) {
+            return Some(record(&series.value));
+        }
+        if map.len() >= Self::CAP {
+            return None;
+        }
+        let series = Series {
+            hash,
+            key: key.to_owned_key(),
+            value: bind(key),
+        };
+        let entry = map.insert_unique(hash, series, |s| s.hash);
+        Some(record(&entry.get().value))
     }
 }
 
@@ -155,52 +239,6 @@ fn same_str(a: &str, b: &str) -> bool {
     (a.len() == b.len() && std::ptr::eq(a.as_ptr(), b.as_ptr())) || a == b
 }
 
-impl<V> SeriesCache<V> {
-    /// Series per cache (per instrument of a layer).
-    pub(crate) const CAP: usize = 1024;
-
-    /// An empty cache; `binds` says whether the provider binds for real.
-    pub(crate) fn new(binds: bool) -> Self {
-        SeriesCache {
-            binds,
-            hasher: hashbrown::DefaultHashBuilder::default(),
-            map: RwLock::new(hashbrown::HashTable::new()),
-        }
-    }
-
-    /// Runs `record` on the series of `attrs`, bound now with `bind` if it is new; `None` when
-    /// the provider cannot bind or the cache is full (record unbound instead).
-    pub(crate) fn with<R>(
-        &self,
-        attrs: &[KeyValue],
-        bind: impl FnOnce(&[KeyValue]) -> V,
-        record: impl FnOnce(&V) -> R,
-    ) -> Option<R> {
-        if !self.binds {
-            return None;
-        }
-        let hash = self.hasher.hash_one(QuickKey(attrs));
-        let eq = |s: &Series<V>| s.hash == hash && same_set(&s.attrs, attrs);
-        if let Some(series) = self.map.read().ok()?.find(hash, eq) {
-            return Some(record(&series.value));
-        }
-        let mut map = self.map.write().ok()?;
-        if let Some(series) = map.find(hash, eq) {
-            return Some(record(&series.value));
-        }
-        if map.len() >= Self::CAP {
-            return None;
-        }
-        let series = Series {
-            hash,
-            attrs: attrs.into(),
-            value: bind(attrs),
-        };
-        let entry = map.insert_unique(hash, series, |s| s.hash);
-        Some(record(&entry.get().value))
-    }
-}
-
 impl<T: Copy + 'static> SeriesCache<BoundHistogram<T>> {
     /// Records `value` on `histogram`'s series of `attrs`: bound when the provider binds and the
     /// set is `bindable` (bounded by construction) and the cache has room, else through the
@@ -221,7 +259,7 @@ impl<T: Copy + 'static> SeriesCache<BoundHistogram<T>> {
     }
 }
 
-impl<V> SeriesCache<V> {
+impl<V, K: ?Sized + SeriesKey> SeriesCache<V, K> {
     /// Series bound so far.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -229,7 +267,7 @@ impl<V> SeriesCache<V> {
     }
 }
 
-impl<V> std::fmt::Debug for SeriesCache<V> {
+impl<V, K: ?Sized + SeriesKey> std::fmt::Debug for SeriesCache<V, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let len = self.map.read().map_or(0, |m| m.len());
         f.debug_struct("SeriesCache")
@@ -394,7 +432,7 @@ mod cache_tests {
         // Same length, same first and last eight bytes: the same quick hash.
         let a = set("/users/{id}/aaaa/x/posts", 200);
         let b = set("/users/{id}/bbbb/x/posts", 200);
-        let hash = |s: &[KeyValue]| cache.hasher.hash_one(QuickKey(s));
+        let hash = |s: &[KeyValue]| cache.hasher.hash_one(Quick(s));
         assert_eq!(hash(&a), hash(&b));
         let mut next = 0;
         let mut bind = |_: &[KeyValue]| {

@@ -1,10 +1,15 @@
 //! The HTTP metric instruments, created once per layer.
 
-use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter, UpDownCounter};
-use opentelemetry::KeyValue;
-use opentelemetry_semantic_conventions::metric as semconv;
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 
-use crate::common::bind::SeriesCache;
+use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter, UpDownCounter};
+use opentelemetry::{KeyValue, StringValue};
+use opentelemetry_semantic_conventions::attribute as attr;
+use opentelemetry_semantic_conventions::metric as semconv;
+use smallvec::SmallVec;
+
+use crate::common::bind::{quick_str, SeriesCache, SeriesKey};
 use crate::config::Config;
 
 pub use crate::common::buckets::DURATION_BUCKETS;
@@ -38,10 +43,98 @@ pub(crate) struct HttpMetrics {
     pub(crate) active: Option<UpDownCounter<i64>>,
     pub(crate) request_size: Option<Histogram<u64>>,
     pub(crate) response_size: Option<Histogram<u64>>,
+    /// Which side these instruments describe (where the route goes in the sets).
+    side: Side,
     /// The duration and body-size series, bound per attribute set.
-    series: SeriesCache<BoundSeries>,
+    series: SeriesCache<BoundSeries, HttpSeries>,
     /// The active-requests series, bound per attribute set.
     active_series: SeriesCache<BoundUpDownCounter<i64>>,
+}
+
+/// What a finished request's metric attribute set is made of, in the form the series cache
+/// compares: no attribute list is built for a request whose series is already bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HttpSeries {
+    /// `http.request.method`.
+    pub(crate) method: StringValue,
+    /// `url.scheme`.
+    pub(crate) scheme: &'static str,
+    /// `server.address` and `server.port` (client side).
+    pub(crate) server: Option<(StringValue, u16)>,
+    /// `http.response.status_code`.
+    pub(crate) status: Option<u16>,
+    /// `http.route` (server: on every histogram) or `url.template` (client: on the body sizes
+    /// only, as the conventions have it opt-in on the duration).
+    pub(crate) route: Option<StringValue>,
+    /// `network.protocol.version`.
+    pub(crate) version: Option<&'static str>,
+    /// `error.type`.
+    pub(crate) error: Option<Cow<'static, str>>,
+}
+
+impl SeriesKey for HttpSeries {
+    type Owned = HttpSeries;
+    fn quick_hash<H: Hasher>(&self, state: &mut H) {
+        quick_str(self.method.as_str(), state);
+        self.scheme.len().hash(state);
+        if let Some((host, port)) = &self.server {
+            quick_str(host.as_str(), state);
+            port.hash(state);
+        }
+        self.status.hash(state);
+        if let Some(r) = &self.route {
+            quick_str(r.as_str(), state);
+        }
+        self.version.map(str::len).hash(state);
+        self.error.as_deref().map(str::len).hash(state);
+    }
+    fn matches(&self, owned: &HttpSeries) -> bool {
+        self == owned
+    }
+    fn to_owned_key(&self) -> HttpSeries {
+        self.clone()
+    }
+}
+
+/// A request's metric attributes, gathered on the stack.
+pub(crate) type MetricAttrs = SmallVec<[KeyValue; 8]>;
+
+impl HttpSeries {
+    /// The attribute set for `side` with the application's `extra` ones, and how many of them
+    /// (from the start) the duration carries; the rest are the body sizes' only.
+    pub(crate) fn attributes(&self, side: Side, extra: &[KeyValue]) -> (MetricAttrs, usize) {
+        let mut a = MetricAttrs::new();
+        a.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD,
+            self.method.clone(),
+        ));
+        if let Some((host, port)) = &self.server {
+            a.push(KeyValue::new(attr::SERVER_ADDRESS, host.clone()));
+            a.push(KeyValue::new(attr::SERVER_PORT, i64::from(*port)));
+        }
+        a.push(KeyValue::new(attr::URL_SCHEME, self.scheme));
+        if let Some(code) = self.status {
+            a.push(KeyValue::new(
+                attr::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(code),
+            ));
+        }
+        if let (Side::Server, Some(r)) = (side, &self.route) {
+            a.push(KeyValue::new(attr::HTTP_ROUTE, r.clone()));
+        }
+        if let Some(v) = self.version {
+            a.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, v));
+        }
+        if let Some(e) = &self.error {
+            a.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
+        }
+        a.extend(extra.iter().cloned());
+        let duration_len = a.len();
+        if let (Side::Client, Some(t)) = (side, &self.route) {
+            a.push(KeyValue::new(attr::URL_TEMPLATE, t.clone()));
+        }
+        (a, duration_len)
+    }
 }
 
 /// The per-request histograms of one attribute set, bound.
@@ -64,15 +157,15 @@ fn bind_if(
 }
 
 /// Records `value` (when there is one) on the bound series, else on `histogram` with `attrs`.
-fn record_size(
+fn record_size<A: AsRef<[KeyValue]>>(
     histogram: &Option<Histogram<u64>>,
     bound: &Option<BoundHistogram<u64>>,
     value: Option<u64>,
-    attrs: &[KeyValue],
+    attrs: impl FnOnce() -> A,
 ) {
     match (bound, histogram, value) {
         (Some(b), _, Some(n)) => b.record(n),
-        (None, Some(h), Some(n)) => h.record(n, attrs),
+        (None, Some(h), Some(n)) => h.record(n, attrs().as_ref()),
         _ => {}
     }
 }
@@ -96,41 +189,34 @@ pub(crate) enum Side {
 }
 
 impl HttpMetrics {
-    /// Whether a body-size histogram is on.
-    pub(crate) fn has_sizes(&self) -> bool {
-        self.request_size.is_some() || self.response_size.is_some()
-    }
-
-    /// Records a finished request's duration with `attrs[..duration_len]` and its body sizes
-    /// (when on) with all of `attrs`: through the bound series of that set when the provider
-    /// binds, else through the attribute slices. Only a `bindable` set (bounded by
-    /// construction) is bound.
-    pub(crate) fn record(
-        &self,
-        attrs: &[KeyValue],
-        duration_len: usize,
-        m: Measured,
-        bindable: bool,
-    ) {
+    /// Records a finished request's duration and its body sizes (when on) on the series of
+    /// `key` with the application's `extra` attributes: through the bound series of that set
+    /// when the provider binds, else through an attribute list. A set with `extra` attributes
+    /// (not known to be bounded) is never bound.
+    pub(crate) fn record(&self, key: &HttpSeries, extra: &[KeyValue], m: Measured) {
         // A bound handle exports its point even before anything is recorded on it, so a size
         // histogram is bound only when the set's first request has that size; a later request
         // of the set that has one records it unbound (same point, never an empty one).
-        let bound = bindable.then(|| {
+        let bound = extra.is_empty().then(|| {
             self.series.with(
-                attrs,
-                |a| BoundSeries {
-                    duration: self.duration.bind(&a[..duration_len]),
-                    request_size: bind_if(&self.request_size, m.request_size, a),
-                    response_size: bind_if(&self.response_size, m.response_size, a),
+                key,
+                |k| {
+                    let (a, duration_len) = k.attributes(self.side, &[]);
+                    BoundSeries {
+                        duration: self.duration.bind(&a[..duration_len]),
+                        request_size: bind_if(&self.request_size, m.request_size, &a),
+                        response_size: bind_if(&self.response_size, m.response_size, &a),
+                    }
                 },
                 |s| {
                     s.duration.record(m.duration);
-                    record_size(&self.request_size, &s.request_size, m.request_size, attrs);
+                    let unbound = || key.attributes(self.side, &[]).0;
+                    record_size(&self.request_size, &s.request_size, m.request_size, unbound);
                     record_size(
                         &self.response_size,
                         &s.response_size,
                         m.response_size,
-                        attrs,
+                        unbound,
                     );
                 },
             )
@@ -138,9 +224,10 @@ impl HttpMetrics {
         if bound.flatten().is_some() {
             return;
         }
-        self.duration.record(m.duration, &attrs[..duration_len]);
-        record_size(&self.request_size, &None, m.request_size, attrs);
-        record_size(&self.response_size, &None, m.response_size, attrs);
+        let (a, duration_len) = key.attributes(self.side, extra);
+        self.duration.record(m.duration, &a[..duration_len]);
+        record_size(&self.request_size, &None, m.request_size, || &a[..]);
+        record_size(&self.response_size, &None, m.response_size, || &a[..]);
     }
 
     /// Adds `delta` to the active requests of `attrs` (when that metric is on).
@@ -180,6 +267,7 @@ impl HttpMetrics {
         };
         let binds = config.meter_binds();
         HttpMetrics {
+            side,
             series: SeriesCache::new(binds),
             active_series: SeriesCache::new(binds),
             duration: meter
@@ -269,11 +357,20 @@ mod tests {
         (counts, active)
     }
 
+    fn key(route: impl Into<StringValue>) -> HttpSeries {
+        HttpSeries {
+            method: "GET".into(),
+            scheme: "http",
+            server: None,
+            status: None,
+            route: Some(route.into()),
+            version: None,
+            error: None,
+        }
+    }
+
     fn set(route: &'static str) -> Vec<KeyValue> {
-        vec![
-            KeyValue::new("http.request.method", "GET"),
-            KeyValue::new("http.route", route),
-        ]
+        key(route).attributes(Side::Server, &[]).0.to_vec()
     }
 
     /// Records the same requests through a binding and a non-binding provider.
@@ -297,15 +394,14 @@ mod tests {
         };
         for _ in 0..3 {
             metrics.add_active(1, &set("/a")[..1]);
-            metrics.record(&set("/a"), 2, m, true);
+            metrics.record(&key("/a"), &[], m);
             metrics.add_active(-1, &set("/a")[..1]);
         }
         metrics.add_active(1, &set("/a")[..1]);
-        metrics.record(&set("/b"), 2, m, true);
-        metrics.record(&set("/a"), 2, m, false);
+        metrics.record(&key("/b"), &[], m);
+        metrics.record(&key("/a"), &[KeyValue::new("app", "x")], m);
         for i in 0..extra_sets {
-            let route = KeyValue::new("http.route", format!("/r{i}"));
-            metrics.record(&[route], 1, m, true);
+            metrics.record(&key(format!("/r{i}")), &[], m);
         }
         let cached = metrics.series.len();
         sdk.force_flush().unwrap();
@@ -324,7 +420,12 @@ mod tests {
         assert_eq!(bound, unbound);
         let mut a = set("/a");
         a.sort_by(|x, y| x.key.cmp(&y.key));
-        assert!(bound.0.contains(&(a, 4)), "{bound:?}");
+        assert!(bound.0.contains(&(a.clone(), 3)), "{bound:?}");
+        a.insert(0, KeyValue::new("app", "x"));
+        assert!(
+            bound.0.contains(&(a, 1)),
+            "extra attributes: unbound, {bound:?}"
+        );
         assert_eq!(bound.1, 1, "one request still active");
     }
 
@@ -379,48 +480,50 @@ mod tests {
                 config.meter_provider(Wrapped(sdk.clone()))
             };
             let metrics = HttpMetrics::new(&config.build_meter(), &config, Side::Client);
-            let attrs = [
-                KeyValue::new("http.request.method", "GET"),
-                KeyValue::new("url.template", "/users/{id}"),
-            ];
             let m = Measured {
                 duration: 0.01,
                 request_size: Some(3),
                 response_size: None,
             };
-            metrics.record(&attrs, 1, m, true);
-            metrics.record(&attrs, 1, m, true);
+            metrics.record(&key("/users/{id}"), &[], m);
+            metrics.record(&key("/users/{id}"), &[], m);
             let answered = Measured {
                 response_size: Some(5),
                 ..m
             };
-            let status = KeyValue::new("http.response.status_code", 200);
-            let answered_attrs = [attrs[0].clone(), status, attrs[1].clone()];
-            metrics.record(&answered_attrs, 2, answered, true);
+            let status = HttpSeries {
+                status: Some(200),
+                ..key("/users/{id}")
+            };
+            metrics.record(&status, &[], answered);
             sdk.force_flush().unwrap();
             keys_per_metric(&exporter)
         };
         let bound = run(true);
         assert_eq!(bound, run(false));
         let strings = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let (method, template) = ("http.request.method", "url.template");
-        let status = "http.response.status_code";
         let point = |name: &str, n: u64, keys: &[&str]| (format!("{name} {n}"), strings(keys));
+        let (method, status) = ("http.request.method", "http.response.status_code");
+        let (scheme, template) = ("url.scheme", "url.template");
         assert_eq!(
             bound,
             [
                 point(
                     "http.client.request.body.size",
                     1,
-                    &[method, status, template]
+                    &[method, status, scheme, template]
                 ),
-                point("http.client.request.body.size", 2, &[method, template]),
-                point("http.client.request.duration", 1, &[method, status]),
-                point("http.client.request.duration", 2, &[method]),
+                point(
+                    "http.client.request.body.size",
+                    2,
+                    &[method, scheme, template]
+                ),
+                point("http.client.request.duration", 1, &[method, status, scheme]),
+                point("http.client.request.duration", 2, &[method, scheme]),
                 point(
                     "http.client.response.body.size",
                     1,
-                    &[method, status, template]
+                    &[method, status, scheme, template]
                 ),
             ],
             "no response: no response size point, not even an empty one"
@@ -428,11 +531,51 @@ mod tests {
     }
 
     #[test]
+    fn the_route_is_http_route_on_the_server_and_a_size_only_url_template_on_the_client() {
+        let full = HttpSeries {
+            server: Some(("api.example".into(), 8443)),
+            status: Some(503),
+            version: Some("1.1"),
+            error: Some("503".into()),
+            ..key("/users/{id}")
+        };
+        let extra = [KeyValue::new("app", "x")];
+        let (server, n) = full.attributes(Side::Server, &extra);
+        let keys = |a: &[KeyValue]| a.iter().map(|kv| kv.key.to_string()).collect::<Vec<_>>();
+        assert_eq!(n, server.len());
+        assert_eq!(
+            keys(&server),
+            [
+                "http.request.method",
+                "server.address",
+                "server.port",
+                "url.scheme",
+                "http.response.status_code",
+                "http.route",
+                "network.protocol.version",
+                "error.type",
+                "app"
+            ]
+        );
+        let (client, n) = full.attributes(Side::Client, &extra);
+        assert_eq!(n, client.len() - 1);
+        assert_eq!(client[n], KeyValue::new("url.template", "/users/{id}"));
+        assert_eq!(
+            keys(&client[..n]),
+            keys(&server)
+                .into_iter()
+                .filter(|k| k != "http.route")
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(client[2], KeyValue::new("server.port", 8443));
+    }
+
+    #[test]
     fn past_the_cap_series_are_recorded_unbound() {
         let extra = SeriesCache::<()>::CAP + 10;
         let ((counts, _), cached) = run(true, extra);
         assert_eq!(cached, SeriesCache::<()>::CAP);
-        assert_eq!(counts.len(), extra + 2, "every set exported");
+        assert_eq!(counts.len(), extra + 3, "every set exported");
         assert!(counts.iter().all(|(_, n)| *n >= 1));
         let total: u64 = counts.iter().map(|(_, n)| n).sum();
         assert_eq!(total, 5 + extra as u64);

@@ -11,16 +11,15 @@ use std::time::{Instant, SystemTime};
 use bytes::Buf;
 use http::HeaderMap;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
-use smallvec::SmallVec;
 
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::common::address::split_host_port;
 use crate::common::limit::capped;
 use crate::config::Config;
 use crate::http::method::MethodAttr;
-use crate::http::metrics::{Measured, Side};
+use crate::http::metrics::{HttpSeries, Measured, MetricAttrs, Side};
 use crate::http::progress::BodyProgress;
 use crate::http::resolved::Resolved;
 use crate::http::server::{protocol_version, CANCELLED};
@@ -226,29 +225,23 @@ impl HttpClientInstrument {
         let cx = crate::propagation::random::context_with(&parent, span);
         self.r.propagator.inject(&cx, &mut parts.headers);
 
-        let base: Vec<KeyValue> = {
-            let mut base = Vec::with_capacity(4);
-            base.push(KeyValue::new(
-                attr::HTTP_REQUEST_METHOD,
-                method.value.clone(),
-            ));
-            if let Some((host, port)) = &server {
-                base.push(KeyValue::new(attr::SERVER_ADDRESS, host.clone()));
-                base.push(KeyValue::new(attr::SERVER_PORT, i64::from(*port)));
-            }
-            base.push(KeyValue::new(attr::URL_SCHEME, scheme));
-            base
+        // One shared copy of the strings the metric sets carry, cloned per set for free.
+        let series = HttpSeries {
+            method: method.value.clone(),
+            scheme,
+            server: server
+                .as_ref()
+                .map(|(host, port)| (StringValue::from(Arc::<str>::from(host.as_str())), *port)),
+            status: None,
+            route: template
+                .as_ref()
+                .map(|t| StringValue::from(Arc::<str>::from(&**t))),
+            version: None,
+            error: None,
         };
-        // The opt-in metrics also carry `url.template` when the caller named one (bounded: a
-        // template, never the raw path); on the duration it is opt-in, so it stays off.
-        let opt_in = match &template {
-            Some(t) => {
-                let mut with = base.clone();
-                with.push(KeyValue::new(attr::URL_TEMPLATE, t.clone()));
-                with
-            }
-            None => base.clone(),
-        };
+        // The active-requests attributes: the set without status, version and error, with
+        // `url.template` (opt-in there) when the caller named one.
+        let opt_in = series.attributes(Side::Client, &[]).0;
         self.r.metrics().add_active(1, &opt_in);
         let request_size = match (&self.r.metrics().request_size, info.request_bytes) {
             (None, _) => RequestSize::Off,
@@ -269,7 +262,7 @@ impl HttpClientInstrument {
                 start: started,
                 start_wall: started_wall,
                 method,
-                base,
+                series,
                 opt_in,
                 status: None,
                 version: None,
@@ -292,10 +285,10 @@ struct ClientState {
     start: Instant,
     start_wall: SystemTime,
     method: MethodAttr,
-    /// method, server.address, server.port, url.scheme: the attributes every metric carries.
-    base: Vec<KeyValue>,
-    /// `base` plus `url.template` when known: the opt-in metrics' attributes.
-    opt_in: Vec<KeyValue>,
+    /// The metric set so far (method, server, scheme, template); the rest is set at the end.
+    series: HttpSeries,
+    /// The active-requests attributes.
+    opt_in: MetricAttrs,
     status: Option<u16>,
     version: Option<&'static str>,
     extra: Vec<KeyValue>,
@@ -423,27 +416,6 @@ impl HttpClientCall {
         span.end_with_timestamp(state.start_wall + elapsed);
 
         let metrics = self.inst.r.metrics();
-        let mut attrs: SmallVec<[KeyValue; 8]> = SmallVec::new();
-        attrs.extend(state.base.iter().cloned());
-        if let Some(code) = state.status {
-            attrs.push(KeyValue::new(
-                attr::HTTP_RESPONSE_STATUS_CODE,
-                i64::from(code),
-            ));
-        }
-        if let Some(v) = state.version {
-            attrs.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, v));
-        }
-        if let Some(e) = &error_type {
-            attrs.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
-        }
-        // Hook attributes are the application's, not known to be bounded: never bound.
-        let bindable = state.extra.is_empty();
-        attrs.extend(state.extra.iter().cloned());
-        let duration_len = attrs.len();
-        if state.opt_in.len() > state.base.len() && metrics.has_sizes() {
-            attrs.extend(state.opt_in[state.base.len()..].iter().cloned());
-        }
         let request_size = match &state.request_size {
             RequestSize::Counted(c) => Some(c.get()),
             RequestSize::Known(n) => *n,
@@ -454,7 +426,13 @@ impl HttpClientCall {
             request_size,
             response_size: state.status.map(|_| state.body.bytes()),
         };
-        metrics.record(&attrs, duration_len, measured, bindable);
+        let series = HttpSeries {
+            status: state.status,
+            version: state.version,
+            error: error_type,
+            ..state.series
+        };
+        metrics.record(&series, &state.extra, measured);
         metrics.add_active(-1, &state.opt_in);
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]

@@ -22,7 +22,7 @@ use crate::common::redact::redact_query;
 use crate::common::trust::server_parent;
 use crate::config::Config;
 use crate::http::method::MethodAttr;
-use crate::http::metrics::{Measured, Side};
+use crate::http::metrics::{HttpSeries, Measured, Side};
 use crate::http::progress::BodyProgress;
 use crate::http::resolved::Resolved;
 use crate::http::status::status_error_type;
@@ -587,32 +587,6 @@ impl HttpServerCall {
         }
 
         let metrics = self.inst.r.metrics();
-        let mut attrs = MetricAttrs::new();
-        attrs.push(KeyValue::new(
-            attr::HTTP_REQUEST_METHOD,
-            state.method.value.clone(),
-        ));
-        attrs.push(KeyValue::new(attr::URL_SCHEME, state.scheme));
-        if let Some(code) = status {
-            attrs.push(KeyValue::new(
-                attr::HTTP_RESPONSE_STATUS_CODE,
-                i64::from(code),
-            ));
-        }
-        if let Some(r) = &route {
-            attrs.push(KeyValue::new(
-                attr::HTTP_ROUTE,
-                StringValue::from(r.clone()),
-            ));
-        }
-        attrs.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, state.version));
-        if let Some(e) = &error_type {
-            attrs.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
-        }
-        // Hook attributes are the application's: their values are not known to be bounded, so
-        // such a set is never bound.
-        let bindable = state.extra.is_empty();
-        attrs.extend(state.extra.iter().cloned());
         let request_size = match &state.request_bytes {
             RequestBytes::Counted(c) => Some(c.get()),
             RequestBytes::ContentLength(n) => *n,
@@ -623,7 +597,16 @@ impl HttpServerCall {
             request_size,
             response_size: Some(state.body.bytes()),
         };
-        metrics.record(&attrs, attrs.len(), measured, bindable);
+        let series = HttpSeries {
+            method: state.method.value.clone(),
+            scheme: state.scheme,
+            server: None,
+            status,
+            route: route.clone().map(StringValue::from),
+            version: Some(state.version),
+            error: error_type,
+        };
+        metrics.record(&series, &state.extra, measured);
         metrics.add_active(-1, &active_attributes(&state.method, state.scheme));
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]
@@ -696,9 +679,6 @@ const SPAN_ATTRIBUTES: usize = 24;
 
 /// The recording-only span attributes, gathered on the stack.
 type AttrBuf = SmallVec<[KeyValue; 16]>;
-
-/// A request's metric attributes, gathered on the stack.
-type MetricAttrs = SmallVec<[KeyValue; 8]>;
 
 /// `http.server.active_requests` attributes.
 fn active_attributes(method: &MethodAttr, scheme: &'static str) -> [KeyValue; 2] {
