@@ -54,6 +54,10 @@ fn main() {
     let unsampled = app(Config::new()
         .tracer_provider(tracer_provider(Sampler::AlwaysOff))
         .meter_provider(mp.clone()));
+    let blind = app(Config::new()
+        .tracer_provider(tracer_provider(Sampler::AlwaysOff))
+        .meter_provider(mp.clone())
+        .sampler_reads_attributes(false));
 
     let bare_n = per_call(|| rt.block_on(axum_call(&bare)));
     let minimal = users_router().layer(towerlight_benches::MinimalLayer);
@@ -70,6 +74,10 @@ fn main() {
         (
             "unsampled+metrics",
             per_call(|| rt.block_on(axum_call(&unsampled))),
+        ),
+        (
+            "unsampled+metrics, sampler reads no attributes",
+            per_call(|| rt.block_on(axum_call(&blind))),
         ),
     ];
 

@@ -70,11 +70,21 @@ fn bench(c: &mut Criterion) {
     let off = tracer_provider(Sampler::AlwaysOff);
     let unsampled = layered(
         Config::new()
-            .tracer_provider(off)
+            .tracer_provider(off.clone())
             .meter_provider(mp.clone()),
     );
     group.bench_function("unsampled+metrics", |b| {
         b.to_async(&rt).iter(|| axum_call(&unsampled))
+    });
+    // AlwaysOff reads no attributes: told so, the layer builds none for an unsampled span.
+    let blind = layered(
+        Config::new()
+            .tracer_provider(off)
+            .meter_provider(mp.clone())
+            .sampler_reads_attributes(false),
+    );
+    group.bench_function("unsampled+metrics, sampler reads no attributes", |b| {
+        b.to_async(&rt).iter(|| axum_call(&blind))
     });
 
     let opt_in = layered(
@@ -130,6 +140,7 @@ fn main() {
                 "traces only",
                 "metrics only",
                 "unsampled+metrics",
+                "unsampled+metrics, sampler reads no attributes",
                 "traces+all metrics",
             ],
         )],

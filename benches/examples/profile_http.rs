@@ -1,6 +1,6 @@
 //! Runs many requests through the Axum router in one mode, for callgrind/perf profiling:
 //! `bare`, `minimal` (a pass-through layer of the same shape, no telemetry), `full` (traces + metrics, the default), `metrics` (no-op tracer), `unsampled`
-//! (AlwaysOff + metrics), or `floor` (no router: the SDK floor, one span with the same thirteen
+//! (AlwaysOff + metrics), `blind` (the same, told the sampler reads no attributes), or `floor` (no router: the SDK floor, one span with the same thirteen
 //! attributes in a context and one histogram point).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
@@ -30,6 +30,9 @@ fn main() {
     let config = match mode.as_str() {
         "metrics" => config.tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new()),
         "unsampled" => config.tracer_provider(tracer_provider(Sampler::AlwaysOff)),
+        "blind" => config
+            .tracer_provider(tracer_provider(Sampler::AlwaysOff))
+            .sampler_reads_attributes(false),
         _ => config.tracer_provider(tracer_provider(Sampler::AlwaysOn)),
     };
     let app = users_router();

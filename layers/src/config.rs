@@ -248,6 +248,7 @@ pub struct Config {
     pub(crate) sensitive_headers: Vec<HeaderName>,
     pub(crate) sensitive_query: SensitiveKeys,
     pub(crate) max_value_length: usize,
+    pub(crate) sampler_reads_attributes: bool,
     pub(crate) semconv: SemconvMode,
     pub(crate) known_methods: KnownMethods,
     pub(crate) active_requests: bool,
@@ -329,6 +330,7 @@ impl Config {
                 .collect(),
             sensitive_query: SensitiveKeys::default(),
             max_value_length,
+            sampler_reads_attributes: true,
             semconv: SemconvMode::from_env(),
             known_methods: KnownMethods::from_env(),
             active_requests: false,
@@ -522,6 +524,22 @@ impl Config {
         S: AsRef<str>,
     {
         self.sensitive_query = self.sensitive_query.with(keys);
+        self
+    }
+
+    /// Whether the tracer provider's sampler reads the attributes an HTTP server span is created
+    /// with (default `true`: they are built for every span, sampled or not, so a sampler can see
+    /// `http.request.method`, `url.scheme`, `url.path`, `http.route`, `server.address` and
+    /// `server.port`).
+    ///
+    /// The samplers the SDK ships (`AlwaysOn`, `AlwaysOff`, `TraceIdRatioBased`, `ParentBased`
+    /// of those) and Jaeger's remote sampler decide from the parent and the trace id alone. With
+    /// such a sampler, `false` builds a span's attributes only once the span records, so a request
+    /// that is not sampled builds none; a sampled span ends with the same attributes either way.
+    /// Leave it `true` if any sampler of the provider looks at attributes: with `false` it sees
+    /// none.
+    pub fn sampler_reads_attributes(mut self, reads: bool) -> Config {
+        self.sampler_reads_attributes = reads;
         self
     }
 

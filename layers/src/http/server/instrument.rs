@@ -272,28 +272,14 @@ impl HttpServerInstrument {
         let default_name = span_name(method, route.map(|r| &**r));
         let name = config.default_span_name(parts, route.map(|r| &**r), default_name);
 
-        // Attributes a sampler may want go in at creation; the rest only if the span records.
-        // The SDK keeps this Vec as the span's own: its capacity leaves room for the rest, so
-        // adding them later does not grow it.
+        // Attributes a sampler may want go in at creation (unless the configuration says the
+        // sampler reads none); the rest only if the span records. The SDK keeps this Vec as the
+        // span's own: its capacity leaves room for the rest, so adding them does not grow it.
+        let sampler_reads = config.sampler_reads_attributes;
         let mut attributes = Vec::with_capacity(SPAN_ATTRIBUTES);
-        attributes.push(KeyValue::new(
-            attr::HTTP_REQUEST_METHOD,
-            method.value.clone(),
-        ));
-        attributes.push(KeyValue::new(attr::URL_SCHEME, seen.scheme));
-        attributes.push(KeyValue::new(attr::URL_PATH, capped(parts.uri.path(), max)));
-        if let Some(r) = route {
-            attributes.push(KeyValue::new(
-                attr::HTTP_ROUTE,
-                StringValue::from(r.clone()),
-            ));
-        }
-        seen.server = seen.head.server_address(parts);
-        if let Some((host, port)) = seen.server {
-            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, capped(host, max)));
-            if let Some(port) = port {
-                attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-            }
+        if sampler_reads {
+            seen.server = seen.head.server_address(parts);
+            sampler_attributes(parts, method, route, &seen, max, &mut attributes);
         }
         let mut builder = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Server)
@@ -304,6 +290,10 @@ impl HttpServerInstrument {
         let recording = opentelemetry::trace::Span::is_recording(&span);
         if recording {
             let mut more = AttrBuf::new();
+            if !sampler_reads {
+                seen.server = seen.head.server_address(parts);
+                sampler_attributes(parts, method, route, &seen, max, &mut more);
+            }
             self.request_attributes(parts, seen, method, &mut more);
             more.extend(extra.iter().cloned());
             opentelemetry::trace::Span::set_attributes(&mut span, more);
@@ -675,6 +665,34 @@ impl CallObserver for HttpServerCall {
 
 /// Attributes set on a span at its start and when it records: capacity for all of them, so the
 /// span's attribute list is allocated once.
+/// The span attributes a sampler may read: method, scheme, path, route and server address.
+fn sampler_attributes(
+    parts: &http::request::Parts,
+    method: &MethodAttr,
+    route: Option<&Arc<str>>,
+    seen: &Seen<'_>,
+    max: usize,
+    out: &mut impl Extend<KeyValue>,
+) {
+    out.extend([
+        KeyValue::new(attr::HTTP_REQUEST_METHOD, method.value.clone()),
+        KeyValue::new(attr::URL_SCHEME, seen.scheme),
+        KeyValue::new(attr::URL_PATH, capped(parts.uri.path(), max)),
+    ]);
+    if let Some(r) = route {
+        out.extend([KeyValue::new(
+            attr::HTTP_ROUTE,
+            StringValue::from(r.clone()),
+        )]);
+    }
+    if let Some((host, port)) = seen.server {
+        out.extend([KeyValue::new(attr::SERVER_ADDRESS, capped(host, max))]);
+        if let Some(port) = port {
+            out.extend([KeyValue::new(attr::SERVER_PORT, i64::from(port))]);
+        }
+    }
+}
+
 const SPAN_ATTRIBUTES: usize = 24;
 
 /// The recording-only span attributes, gathered on the stack.
@@ -737,6 +755,103 @@ mod tests {
             .unwrap()
             .into_parts()
             .0
+    }
+
+    /// A sampler that keeps every span and remembers the attribute keys it was shown.
+    #[derive(Clone, Debug, Default)]
+    struct Peeking(Arc<std::sync::Mutex<Vec<Vec<String>>>>);
+
+    impl opentelemetry_sdk::trace::ShouldSample for Peeking {
+        fn should_sample(
+            &self,
+            _parent: Option<&Context>,
+            _trace_id: opentelemetry::trace::TraceId,
+            _name: &str,
+            _kind: &SpanKind,
+            attributes: &[KeyValue],
+            _links: &[opentelemetry::trace::Link],
+        ) -> opentelemetry_sdk::trace::SamplingResult {
+            let keys = attributes.iter().map(|kv| kv.key.to_string()).collect();
+            self.0.lock().unwrap().push(keys);
+            opentelemetry_sdk::trace::SamplingResult {
+                decision: opentelemetry_sdk::trace::SamplingDecision::RecordAndSample,
+                attributes: Vec::new(),
+                trace_state: Default::default(),
+            }
+        }
+    }
+
+    /// One request through an instrument whose sampler peeks: what the sampler saw, and the
+    /// span's attributes as (key, value) pairs in key order.
+    fn peeked_span(sampler_reads: bool) -> (Vec<Vec<String>>, Vec<(String, String)>) {
+        let exporter = InMemorySpanExporter::default();
+        let sampler = Peeking::default();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(sampler.clone())
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let config = Config::new()
+            .tracer_provider(provider)
+            .sampler_reads_attributes(sampler_reads);
+        let inst = Arc::new(HttpServerInstrument::new(&config));
+        let parts = http::Request::get("/users/7?page=2")
+            .header("host", "example.com:8080")
+            .header("user-agent", "t/1")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let info = RequestInfo::new(Some(Arc::from("/users/{id}")), None);
+        inst.start(&parts, info).end();
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans.len(), 1);
+        let mut attrs: Vec<_> = spans[0]
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        attrs.sort();
+        let seen = std::mem::take(&mut *sampler.0.lock().unwrap());
+        (seen, attrs)
+    }
+
+    #[test]
+    fn a_sampler_that_reads_no_attributes_is_shown_none_and_the_span_ends_with_the_same_set() {
+        let (shown, reads) = peeked_span(true);
+        assert_eq!(
+            shown,
+            [[
+                "http.request.method",
+                "url.scheme",
+                "url.path",
+                "http.route",
+                "server.address",
+                "server.port"
+            ]]
+        );
+        let (shown, blind) = peeked_span(false);
+        assert_eq!(shown, [Vec::<String>::new()]);
+        assert_eq!(blind, reads);
+        let keys: Vec<&str> = blind.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "http.request.method",
+                "http.route",
+                "network.protocol.version",
+                "server.address",
+                "server.port",
+                "url.path",
+                "url.query",
+                "url.scheme",
+                "user_agent.original"
+            ],
+            "every key once"
+        );
+        let value = |k: &str| blind.iter().find(|(key, _)| key == k).unwrap().1.clone();
+        assert_eq!(value("url.path"), "/users/7");
+        assert_eq!(value("server.address"), "example.com");
+        assert_eq!(value("server.port"), "8080");
     }
 
     #[test]
