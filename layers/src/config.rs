@@ -248,7 +248,7 @@ pub struct Config {
     pub(crate) sensitive_headers: Vec<HeaderName>,
     pub(crate) sensitive_query: SensitiveKeys,
     pub(crate) max_value_length: usize,
-    pub(crate) sampler_reads_attributes: bool,
+    pub(crate) sampler_reads_attributes: Option<bool>,
     pub(crate) semconv: SemconvMode,
     pub(crate) known_methods: KnownMethods,
     pub(crate) active_requests: bool,
@@ -330,7 +330,7 @@ impl Config {
                 .collect(),
             sensitive_query: SensitiveKeys::default(),
             max_value_length,
-            sampler_reads_attributes: true,
+            sampler_reads_attributes: None,
             semconv: SemconvMode::from_env(),
             known_methods: KnownMethods::from_env(),
             active_requests: false,
@@ -528,9 +528,9 @@ impl Config {
     }
 
     /// Whether the tracer provider's sampler reads the attributes an HTTP server span is created
-    /// with (default `true`: they are built for every span, sampled or not, so a sampler can see
+    /// with. When it may, they are built for every span, sampled or not, so a sampler can see
     /// `http.request.method`, `url.scheme`, `url.path`, `http.route`, `server.address` and
-    /// `server.port`).
+    /// `server.port`.
     ///
     /// The samplers the SDK ships (`AlwaysOn`, `AlwaysOff`, `TraceIdRatioBased`, `ParentBased`
     /// of those) and Jaeger's remote sampler decide from the parent and the trace id alone. With
@@ -538,9 +538,28 @@ impl Config {
     /// that is not sampled builds none; a sampled span ends with the same attributes either way.
     /// Leave it `true` if any sampler of the provider looks at attributes: with `false` it sees
     /// none.
+    ///
+    /// Default: `false` for the global provider [`crate::setup`] installed with a sampler from
+    /// `OTEL_TRACES_SAMPLER` or a given sampler other than `ParentBased` (whose delegate may be
+    /// the application's); `true` for any other provider.
     pub fn sampler_reads_attributes(mut self, reads: bool) -> Config {
-        self.sampler_reads_attributes = reads;
+        self.sampler_reads_attributes = Some(reads);
         self
+    }
+
+    /// Whether the resolved tracer's sampler may read span attributes (see
+    /// [`Config::sampler_reads_attributes`]); decided with the tracer, at the first request.
+    pub(crate) fn resolve_sampler_reads_attributes(&self) -> bool {
+        if let Some(reads) = self.sampler_reads_attributes {
+            return reads;
+        }
+        #[cfg(feature = "setup")]
+        if matches!(self.tracer, TracerSource::Global)
+            && crate::common::tracer::global_sdk().is_some()
+        {
+            return crate::common::tracer::global_sampler_reads_attributes();
+        }
+        true
     }
 
     /// The most bytes any client-controlled value may take as an attribute (user agent, path,
@@ -775,6 +794,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_provider_s_sampler_may_read_attributes_unless_told_otherwise() {
+        let sdk = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let given = Config::new().tracer_provider(sdk);
+        assert!(given.resolve_sampler_reads_attributes());
+        assert!(!given
+            .clone()
+            .sampler_reads_attributes(false)
+            .resolve_sampler_reads_attributes());
+        let boxed =
+            Config::new().tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
+        assert!(boxed
+            .sampler_reads_attributes(true)
+            .resolve_sampler_reads_attributes());
+    }
 
     #[test]
     fn semconv_mode_parses_dup_entries() {

@@ -157,6 +157,18 @@ async fn install_from_process_env_with_tracing() {
         work.attributes
     );
     assert_eq!(work.trace_id, trace_id);
+    // `setup`'s sampler (parentbased_always_on) reads no attributes, so the layer gives the
+    // request span its attributes once it records: the sampled span still has them all.
+    let request = spans
+        .iter()
+        .find(|s| s.name == "GET /context")
+        .unwrap_or_else(|| panic!("no GET /context span in {spans:#?}"));
+    assert_eq!(request.attributes["url.path"], "/context");
+    assert_eq!(request.attributes["http.route"], "/context");
+    assert_eq!(request.attributes["http.request.method"], "GET");
+    assert_eq!(request.attributes["url.scheme"], "http");
+    assert_eq!(request.attributes["server.address"], "127.0.0.1");
+    assert_eq!(request.attributes["http.response.status_code"], "200");
 
     // Injecting through the global propagator writes W3C trace context.
     let cx = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(

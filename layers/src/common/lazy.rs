@@ -20,7 +20,7 @@ pub(crate) type BuildMetrics<M> = fn(&Meter, &Config) -> M;
 pub(crate) struct Lazy<M> {
     config: Config,
     build: BuildMetrics<M>,
-    cell: OnceLock<(LayerTracer, M)>,
+    cell: OnceLock<(LayerTracer, M, bool)>,
 }
 
 impl<M> Lazy<M> {
@@ -32,7 +32,7 @@ impl<M> Lazy<M> {
         }
     }
 
-    fn get(&self) -> &(LayerTracer, M) {
+    fn get(&self) -> &(LayerTracer, M, bool) {
         self.cell.get_or_init(|| {
             tracing::debug!(
                 target: "towerlight",
@@ -43,6 +43,7 @@ impl<M> Lazy<M> {
             (
                 self.config.build_tracer(),
                 (self.build)(&meter, &self.config),
+                self.config.resolve_sampler_reads_attributes(),
             )
         })
     }
@@ -50,6 +51,11 @@ impl<M> Lazy<M> {
     /// The tracer (resolved now if this is the first use).
     pub(crate) fn tracer(&self) -> &LayerTracer {
         &self.get().0
+    }
+
+    /// Whether the tracer's sampler may read span attributes (resolved with the tracer).
+    pub(crate) fn sampler_reads_attributes(&self) -> bool {
+        self.get().2
     }
 
     /// The metric instruments (resolved now if this is the first use).

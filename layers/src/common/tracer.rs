@@ -17,22 +17,38 @@ use opentelemetry::{Context, KeyValue};
 #[cfg(feature = "setup")]
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
-/// The global tracer provider, when `setup` installed the SDK's.
+/// The global tracer provider, when `setup` installed the SDK's, and whether its sampler may
+/// read span attributes.
 #[cfg(feature = "setup")]
-static GLOBAL_SDK: std::sync::RwLock<Option<SdkTracerProvider>> = std::sync::RwLock::new(None);
+static GLOBAL_SDK: std::sync::RwLock<Option<(SdkTracerProvider, bool)>> =
+    std::sync::RwLock::new(None);
 
 /// Records the SDK provider `setup` just installed as the global one.
 #[cfg(feature = "setup")]
-pub(crate) fn set_global_sdk(provider: &SdkTracerProvider) {
+pub(crate) fn set_global_sdk(provider: &SdkTracerProvider, sampler_reads_attributes: bool) {
     if let Ok(mut g) = GLOBAL_SDK.write() {
-        *g = Some(provider.clone());
+        *g = Some((provider.clone(), sampler_reads_attributes));
     }
 }
 
 /// The SDK provider behind the global one, if `setup` installed it.
 #[cfg(feature = "setup")]
 pub(crate) fn global_sdk() -> Option<SdkTracerProvider> {
-    GLOBAL_SDK.read().ok().and_then(|g| g.clone())
+    GLOBAL_SDK
+        .read()
+        .ok()
+        .and_then(|g| g.as_ref().map(|g| g.0.clone()))
+}
+
+/// Whether the global provider's sampler may read span attributes: `false` only when `setup`
+/// installed the provider with a sampler known not to.
+#[cfg(feature = "setup")]
+pub(crate) fn global_sampler_reads_attributes() -> bool {
+    GLOBAL_SDK
+        .read()
+        .ok()
+        .and_then(|g| g.as_ref().map(|g| g.1))
+        .unwrap_or(true)
 }
 
 /// `provider` as the SDK's provider, when it is one.

@@ -51,6 +51,11 @@ impl Resolved {
         self.lazy.tracer()
     }
 
+    /// Whether the tracer's sampler may read span attributes, resolved with the tracer.
+    pub(crate) fn sampler_reads_attributes(&self) -> bool {
+        self.lazy.sampler_reads_attributes()
+    }
+
     /// The metric instruments, resolved at the first request.
     pub(crate) fn metrics(&self) -> &HttpMetrics {
         self.lazy.metrics()

@@ -164,6 +164,14 @@ fn ratio(arg: Option<String>) -> Result<f64, SetupError> {
     }
 }
 
+/// Whether the sampler `setup` installs may read a span's creation attributes: never for the
+/// samplers the variables select, nor for a given `AlwaysOn`, `AlwaysOff`, `TraceIdRatioBased`
+/// or Jaeger remote sampler (they decide from the parent and the trace id); a given
+/// `ParentBased` may delegate to the application's own sampler, which may.
+pub(crate) fn reads_attributes(given: Option<&Sampler>) -> bool {
+    matches!(given, Some(Sampler::ParentBased(_)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +188,16 @@ mod tests {
                 SamplerChoice::JaegerRemote(r) => format!("{r:?}"),
             })
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn only_a_given_parent_based_sampler_may_read_attributes() {
+        assert!(!reads_attributes(None));
+        assert!(!reads_attributes(Some(&Sampler::AlwaysOn)));
+        assert!(!reads_attributes(Some(&Sampler::AlwaysOff)));
+        assert!(!reads_attributes(Some(&Sampler::TraceIdRatioBased(0.5))));
+        let custom = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+        assert!(reads_attributes(Some(&custom)));
     }
 
     #[test]

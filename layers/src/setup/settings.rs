@@ -53,6 +53,8 @@ pub(crate) struct Settings {
     pub(crate) metrics_otlp: Option<OtlpTarget>,
     pub(crate) logs_otlp: Option<OtlpTarget>,
     pub(crate) sampler: SamplerChoice,
+    /// Whether that sampler may read span attributes (see [`sampler::reads_attributes`]).
+    pub(crate) sampler_reads_attributes: bool,
     pub(crate) propagator: Propagator,
     pub(crate) semconv: SemconvMode,
     pub(crate) metric_interval: Duration,
@@ -244,6 +246,7 @@ impl Settings {
             metrics_otlp,
             logs_otlp,
             sampler,
+            sampler_reads_attributes: sampler::reads_attributes(setup.sampler.as_ref()),
             propagator,
             semconv,
             metric_interval,

@@ -275,7 +275,7 @@ impl HttpServerInstrument {
         // Attributes a sampler may want go in at creation (unless the configuration says the
         // sampler reads none); the rest only if the span records. The SDK keeps this Vec as the
         // span's own: its capacity leaves room for the rest, so adding them does not grow it.
-        let sampler_reads = config.sampler_reads_attributes;
+        let sampler_reads = self.r.sampler_reads_attributes();
         let mut attributes = Vec::with_capacity(SPAN_ATTRIBUTES);
         if sampler_reads {
             seen.server = seen.head.server_address(parts);
