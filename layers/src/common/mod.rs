@@ -8,6 +8,8 @@ pub(crate) mod intern;
 pub(crate) mod lazy;
 pub(crate) mod limit;
 pub(crate) mod redact;
+#[cfg(all(test, feature = "setup"))]
+pub(crate) mod testing;
 pub(crate) mod tracer;
 pub(crate) mod trust;
 

@@ -1,5 +1,7 @@
 //! `http.request.method`: known methods by name, anything else as `_OTHER`.
 
+use std::borrow::Cow;
+
 use opentelemetry::StringValue;
 
 use crate::config::KnownMethods;
@@ -47,6 +49,34 @@ impl MethodAttr {
         }
     }
 
+    /// The span name for this method and a route or URL template: `{method} {route}`,
+    /// `{method}`, or `HTTP` for `_OTHER` — never the raw path. Interned where it can be, so a
+    /// request's name costs no allocation.
+    pub(crate) fn span_name(&self, route: Option<&str>) -> Cow<'static, str> {
+        let verb = if self.is_other() {
+            "HTTP"
+        } else {
+            self.as_str()
+        };
+        match route {
+            None if self.is_other() => Cow::Borrowed("HTTP"),
+            None => match self.static_name {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(self.as_str().to_owned()),
+            },
+            Some(r) => {
+                if let Some(name) = crate::common::intern::span_name(verb, r) {
+                    return Cow::Borrowed(name);
+                }
+                let mut name = String::with_capacity(verb.len() + 1 + r.len());
+                name.push_str(verb);
+                name.push(' ');
+                name.push_str(r);
+                Cow::Owned(name)
+            }
+        }
+    }
+
     pub(crate) fn is_other(&self) -> bool {
         self.original.is_some()
     }
@@ -89,5 +119,18 @@ mod tests {
         let original = m.original.unwrap();
         assert_eq!(original.as_str().len(), 64);
         assert!(original.as_str().ends_with('…'));
+    }
+
+    #[test]
+    fn span_names_use_the_route_never_the_raw_method_or_path() {
+        let k = KnownMethods::default();
+        let get = MethodAttr::new(&http::Method::GET, &k, 64);
+        assert_eq!(get.span_name(None), "GET");
+        assert_eq!(get.span_name(Some("/users/{id}")), "GET /users/{id}");
+        let q = MethodAttr::new(&http::Method::from_bytes(b"QUERY").unwrap(), &k, 64);
+        assert_eq!(q.span_name(None), "QUERY");
+        let other = MethodAttr::new(&http::Method::from_bytes(b"get").unwrap(), &k, 64);
+        assert_eq!(other.span_name(None), "HTTP");
+        assert_eq!(other.span_name(Some("/a")), "HTTP /a");
     }
 }

@@ -74,6 +74,15 @@ impl ClientRequestInfo {
     }
 }
 
+/// What `start` read from the request, handed to the sampler-visible attributes.
+#[derive(Clone, Copy)]
+struct ClientSeen<'a> {
+    method: &'a MethodAttr,
+    server: &'a Option<(StringValue, u16)>,
+    template: &'a Option<Cow<'static, str>>,
+    resend_count: u32,
+}
+
 /// Per-layer state of the HTTP client instrument, resolved once when the layer is built.
 pub struct HttpClientInstrument {
     r: Resolved,
@@ -104,6 +113,38 @@ impl HttpClientInstrument {
     /// Whether body-size metrics are on.
     pub fn counts_body_sizes(&self) -> bool {
         self.r.config.body_size_metrics
+    }
+
+    /// The attributes a sampler may read: method, server address and port, `url.full`,
+    /// `url.template`, `http.request.resend_count`.
+    fn sampler_attributes(
+        &self,
+        parts: &http::request::Parts,
+        seen: ClientSeen<'_>,
+        out: &mut Vec<KeyValue>,
+    ) {
+        let config = &self.r.config;
+        out.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD,
+            seen.method.value.clone(),
+        ));
+        if let Some((host, port)) = seen.server {
+            out.push(KeyValue::new(attr::SERVER_ADDRESS, host.clone()));
+            out.push(KeyValue::new(attr::SERVER_PORT, i64::from(*port)));
+        }
+        out.push(KeyValue::new(
+            attr::URL_FULL,
+            full_url(&parts.uri, &config.sensitive_query, config.max_value_length),
+        ));
+        if let Some(t) = seen.template {
+            out.push(KeyValue::new(attr::URL_TEMPLATE, t.clone()));
+        }
+        if seen.resend_count > 0 {
+            out.push(KeyValue::new(
+                attr::HTTP_REQUEST_RESEND_COUNT,
+                i64::from(seen.resend_count),
+            ));
+        }
     }
 
     /// Starts a client call under the current context and injects it into `parts.headers`.
@@ -148,38 +189,21 @@ impl HttpClientInstrument {
             (capped(host, max), port)
         });
         let template = parts.extensions.get::<UrlTemplate>().map(|t| t.0.clone());
-        let verb = if method.is_other() {
-            "HTTP"
-        } else {
-            method.as_str()
-        };
-        let default_name = match &template {
-            Some(t) => Cow::Owned(format!("{verb} {t}")),
-            None => Cow::Owned(verb.to_owned()),
-        };
+        let default_name = method.span_name(template.as_deref());
         let name = config.default_span_name(parts, template.as_deref(), default_name);
 
+        // As on the server: the attributes a sampler may read go in at creation only when it may
+        // read them, else only once the span records.
+        let sampler_reads = self.r.sampler_reads_attributes();
+        let seen = ClientSeen {
+            method: &method,
+            server: &server,
+            template: &template,
+            resend_count: info.resend_count,
+        };
         let mut attributes = Vec::with_capacity(8);
-        attributes.push(KeyValue::new(
-            attr::HTTP_REQUEST_METHOD,
-            method.value.clone(),
-        ));
-        if let Some((host, port)) = &server {
-            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, host.clone()));
-            attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(*port)));
-        }
-        attributes.push(KeyValue::new(
-            attr::URL_FULL,
-            full_url(&parts.uri, &config.sensitive_query, max),
-        ));
-        if let Some(t) = &template {
-            attributes.push(KeyValue::new(attr::URL_TEMPLATE, t.clone()));
-        }
-        if info.resend_count > 0 {
-            attributes.push(KeyValue::new(
-                attr::HTTP_REQUEST_RESEND_COUNT,
-                i64::from(info.resend_count),
-            ));
+        if sampler_reads {
+            self.sampler_attributes(parts, seen, &mut attributes);
         }
         let started = Instant::now();
         let started_wall = SystemTime::now();
@@ -195,6 +219,9 @@ impl HttpClientInstrument {
         }
         if recording {
             let mut more = Vec::with_capacity(4 + extra.len());
+            if !sampler_reads {
+                self.sampler_attributes(parts, seen, &mut more);
+            }
             if let Some(original) = &method.original {
                 more.push(KeyValue::new(
                     attr::HTTP_REQUEST_METHOD_ORIGINAL,
@@ -490,5 +517,59 @@ impl CallObserver for HttpClientCall {
     }
     fn end_with_panic(self) {
         HttpClientCall::end_with_error(self, "panic");
+    }
+}
+
+#[cfg(all(test, feature = "setup"))]
+mod tests {
+    use super::*;
+    use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
+
+    /// One request through a client instrument whose sampler peeks.
+    fn peeked_call(sampler_reads: bool) -> (Vec<Vec<String>>, Vec<(String, String)>) {
+        let (config, sampler, exporter) = peeking_config(sampler_reads);
+        let inst = Arc::new(HttpClientInstrument::new(&config));
+        let mut request = http::Request::get("https://api.example.com:8443/users/7?sig=s3cret")
+            .body(())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(UrlTemplate(Cow::Borrowed("/users/{id}")));
+        let mut parts = request.into_parts().0;
+        let call = inst.start(&mut parts, ClientRequestInfo::new(1));
+        assert!(parts.headers.contains_key("traceparent"));
+        call.end();
+        peeked(&sampler, &exporter)
+    }
+
+    #[test]
+    fn a_client_sampler_that_reads_no_attributes_is_shown_none_and_the_span_ends_with_the_same_set()
+    {
+        let blind = assert_blind_span_matches(
+            peeked_call,
+            &[
+                "http.request.method",
+                "server.address",
+                "server.port",
+                "url.full",
+                "url.template",
+                "http.request.resend_count",
+            ],
+            &[
+                "http.request.method",
+                "http.request.resend_count",
+                "server.address",
+                "server.port",
+                "url.full",
+                "url.template",
+            ],
+        );
+        let value = |k: &str| value_of(&blind, k);
+        assert_eq!(
+            value("url.full"),
+            "https://api.example.com:8443/users/7?sig=REDACTED"
+        );
+        assert_eq!(value("server.port"), "8443");
+        assert_eq!(value("http.request.resend_count"), "1");
     }
 }

@@ -269,7 +269,7 @@ impl HttpServerInstrument {
             started_wall,
             extra,
         } = start;
-        let default_name = span_name(method, route.map(|r| &**r));
+        let default_name = method.span_name(route.map(|r| &**r));
         let name = config.default_span_name(parts, route.map(|r| &**r), default_name);
 
         // Attributes a sampler may want go in at creation (unless the configuration says the
@@ -559,7 +559,7 @@ impl HttpServerCall {
             if let Some(r) = &late_route {
                 // A custom formatter decided the name at start; keep it.
                 if self.inst.r.config.span_name.is_none() {
-                    span.update_name(span_name(&state.method, Some(r)));
+                    span.update_name(state.method.span_name(Some(r)));
                 }
                 span.set_attribute(KeyValue::new(
                     attr::HTTP_ROUTE,
@@ -706,32 +706,6 @@ fn active_attributes(method: &MethodAttr, scheme: &'static str) -> [KeyValue; 2]
     ]
 }
 
-/// `{method} {route}`, `{method}`, or `HTTP` for `_OTHER`: never the raw path.
-fn span_name(method: &MethodAttr, route: Option<&str>) -> Cow<'static, str> {
-    let verb = if method.is_other() {
-        "HTTP"
-    } else {
-        method.as_str()
-    };
-    match route {
-        None if method.is_other() => Cow::Borrowed("HTTP"),
-        None => match method.static_name {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(method.as_str().to_owned()),
-        },
-        Some(r) => {
-            if let Some(name) = crate::common::intern::span_name(verb, r) {
-                return Cow::Borrowed(name);
-            }
-            let mut name = String::with_capacity(verb.len() + 1 + r.len());
-            name.push_str(verb);
-            name.push(' ');
-            name.push_str(r);
-            Cow::Owned(name)
-        }
-    }
-}
-
 /// `network.protocol.version` for an HTTP version.
 pub(crate) fn protocol_version(v: Version) -> &'static str {
     match v {
@@ -746,6 +720,7 @@ pub(crate) fn protocol_version(v: Version) -> &'static str {
 #[cfg(all(test, feature = "setup"))]
 mod tests {
     use super::*;
+    use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
@@ -757,42 +732,10 @@ mod tests {
             .0
     }
 
-    /// A sampler that keeps every span and remembers the attribute keys it was shown.
-    #[derive(Clone, Debug, Default)]
-    struct Peeking(Arc<std::sync::Mutex<Vec<Vec<String>>>>);
-
-    impl opentelemetry_sdk::trace::ShouldSample for Peeking {
-        fn should_sample(
-            &self,
-            _parent: Option<&Context>,
-            _trace_id: opentelemetry::trace::TraceId,
-            _name: &str,
-            _kind: &SpanKind,
-            attributes: &[KeyValue],
-            _links: &[opentelemetry::trace::Link],
-        ) -> opentelemetry_sdk::trace::SamplingResult {
-            let keys = attributes.iter().map(|kv| kv.key.to_string()).collect();
-            self.0.lock().unwrap().push(keys);
-            opentelemetry_sdk::trace::SamplingResult {
-                decision: opentelemetry_sdk::trace::SamplingDecision::RecordAndSample,
-                attributes: Vec::new(),
-                trace_state: Default::default(),
-            }
-        }
-    }
-
     /// One request through an instrument whose sampler peeks: what the sampler saw, and the
     /// span's attributes as (key, value) pairs in key order.
     fn peeked_span(sampler_reads: bool) -> (Vec<Vec<String>>, Vec<(String, String)>) {
-        let exporter = InMemorySpanExporter::default();
-        let sampler = Peeking::default();
-        let provider = SdkTracerProvider::builder()
-            .with_sampler(sampler.clone())
-            .with_simple_exporter(exporter.clone())
-            .build();
-        let config = Config::new()
-            .tracer_provider(provider)
-            .sampler_reads_attributes(sampler_reads);
+        let (config, sampler, exporter) = peeking_config(sampler_reads);
         let inst = Arc::new(HttpServerInstrument::new(&config));
         let parts = http::Request::get("/users/7?page=2")
             .header("host", "example.com:8080")
@@ -803,39 +746,22 @@ mod tests {
             .0;
         let info = RequestInfo::new(Some(Arc::from("/users/{id}")), None);
         inst.start(&parts, info).end();
-        let spans = exporter.get_finished_spans().unwrap();
-        assert_eq!(spans.len(), 1);
-        let mut attrs: Vec<_> = spans[0]
-            .attributes
-            .iter()
-            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
-            .collect();
-        attrs.sort();
-        let seen = std::mem::take(&mut *sampler.0.lock().unwrap());
-        (seen, attrs)
+        peeked(&sampler, &exporter)
     }
 
     #[test]
     fn a_sampler_that_reads_no_attributes_is_shown_none_and_the_span_ends_with_the_same_set() {
-        let (shown, reads) = peeked_span(true);
-        assert_eq!(
-            shown,
-            [[
+        let blind = assert_blind_span_matches(
+            peeked_span,
+            &[
                 "http.request.method",
                 "url.scheme",
                 "url.path",
                 "http.route",
                 "server.address",
-                "server.port"
-            ]]
-        );
-        let (shown, blind) = peeked_span(false);
-        assert_eq!(shown, [Vec::<String>::new()]);
-        assert_eq!(blind, reads);
-        let keys: Vec<&str> = blind.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
+                "server.port",
+            ],
+            &[
                 "http.request.method",
                 "http.route",
                 "network.protocol.version",
@@ -844,11 +770,10 @@ mod tests {
                 "url.path",
                 "url.query",
                 "url.scheme",
-                "user_agent.original"
+                "user_agent.original",
             ],
-            "every key once"
         );
-        let value = |k: &str| blind.iter().find(|(key, _)| key == k).unwrap().1.clone();
+        let value = |k: &str| value_of(&blind, k);
         assert_eq!(value("url.path"), "/users/7");
         assert_eq!(value("server.address"), "example.com");
         assert_eq!(value("server.port"), "8080");

@@ -1,0 +1,92 @@
+//! Test helpers the instruments' unit tests share.
+
+use std::sync::Arc;
+
+use opentelemetry::trace::SpanKind;
+use opentelemetry::{Context, KeyValue};
+
+/// A sampler that keeps every span and remembers the attribute keys it was shown.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Peeking(pub(crate) Arc<std::sync::Mutex<Vec<Vec<String>>>>);
+
+impl opentelemetry_sdk::trace::ShouldSample for Peeking {
+    fn should_sample(
+        &self,
+        _parent: Option<&Context>,
+        _trace_id: opentelemetry::trace::TraceId,
+        _name: &str,
+        _kind: &SpanKind,
+        attributes: &[KeyValue],
+        _links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        let keys = attributes.iter().map(|kv| kv.key.to_string()).collect();
+        self.0.lock().unwrap().push(keys);
+        opentelemetry_sdk::trace::SamplingResult {
+            decision: opentelemetry_sdk::trace::SamplingDecision::RecordAndSample,
+            attributes: Vec::new(),
+            trace_state: Default::default(),
+        }
+    }
+}
+
+/// A configuration whose tracer samples through [`Peeking`] into an in-memory exporter, told
+/// whether its sampler reads attributes.
+pub(crate) fn peeking_config(
+    sampler_reads: bool,
+) -> (
+    crate::Config,
+    Peeking,
+    opentelemetry_sdk::trace::InMemorySpanExporter,
+) {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let sampler = Peeking::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(sampler.clone())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let config = crate::Config::new()
+        .tracer_provider(provider)
+        .sampler_reads_attributes(sampler_reads);
+    (config, sampler, exporter)
+}
+
+/// What the sampler was shown, and the one finished span's attributes as (key, value) pairs in
+/// key order.
+pub(crate) fn peeked(
+    sampler: &Peeking,
+    exporter: &opentelemetry_sdk::trace::InMemorySpanExporter,
+) -> (Vec<Vec<String>>, Vec<(String, String)>) {
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1);
+    let mut attrs: Vec<_> = spans[0]
+        .attributes
+        .iter()
+        .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+        .collect();
+    attrs.sort();
+    let seen = std::mem::take(&mut *sampler.0.lock().unwrap());
+    (seen, attrs)
+}
+
+/// Runs `peek` with a sampler that reads attributes and with one that does not, asserts the
+/// first was shown `shown` and the second nothing, that both spans end with the same set, and
+/// that the set's keys are `keys` (each once, in key order); returns that set.
+pub(crate) fn assert_blind_span_matches(
+    peek: impl Fn(bool) -> (Vec<Vec<String>>, Vec<(String, String)>),
+    shown: &[&str],
+    keys: &[&str],
+) -> Vec<(String, String)> {
+    let (seen, reads) = peek(true);
+    assert_eq!(seen, [shown]);
+    let (seen, blind) = peek(false);
+    assert_eq!(seen, [Vec::<String>::new()]);
+    assert_eq!(blind, reads);
+    let got: Vec<&str> = blind.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(got, keys, "every key once");
+    blind
+}
+
+/// The value of `key` in a set [`peeked`] returned.
+pub(crate) fn value_of(attrs: &[(String, String)], key: &str) -> String {
+    attrs.iter().find(|(k, _)| k == key).unwrap().1.clone()
+}
