@@ -95,7 +95,7 @@ impl FixedCounter {
 /// [`SeriesCache::with`] answers `None` and the caller records through the attribute slice.
 pub(crate) struct SeriesCache<V, K: ?Sized + SeriesKey = [KeyValue]> {
     binds: bool,
-    hasher: hashbrown::DefaultHashBuilder,
+    hasher: rustc_hash::FxBuildHasher,
     map: RwLock<hashbrown::HashTable<Series<V, K::Owned>>>,
 }
 
@@ -181,7 +181,7 @@ impl<V, K: ?Sized + SeriesKey> SeriesCache<V, K> {
     pub(crate) fn new(binds: bool) -> Self {
         SeriesCache {
             binds,
-            hasher: hashbrown::DefaultHashBuilder::default(),
+            hasher: rustc_hash::FxBuildHasher,
             map: RwLock::new(hashbrown::HashTable::new()),
         }
     }
@@ -235,7 +235,8 @@ fn same_kv(a: &KeyValue, b: &KeyValue) -> bool {
         }
 }
 
-fn same_str(a: &str, b: &str) -> bool {
+/// `a == b`, settled by the pointers first (the same static or shared string).
+pub(crate) fn same_str(a: &str, b: &str) -> bool {
     (a.len() == b.len() && std::ptr::eq(a.as_ptr(), b.as_ptr())) || a == b
 }
 

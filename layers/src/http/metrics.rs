@@ -9,7 +9,7 @@ use opentelemetry_semantic_conventions::attribute as attr;
 use opentelemetry_semantic_conventions::metric as semconv;
 use smallvec::SmallVec;
 
-use crate::common::bind::{quick_str, SeriesCache, SeriesKey};
+use crate::common::bind::{quick_str, same_str, SeriesCache, SeriesKey};
 use crate::config::Config;
 
 pub use crate::common::buckets::DURATION_BUCKETS;
@@ -88,8 +88,23 @@ impl SeriesKey for HttpSeries {
         self.version.map(str::len).hash(state);
         self.error.as_deref().map(str::len).hash(state);
     }
+    /// Field by field, strings by pointer first: a route, method or host of a bound series is
+    /// mostly the very string the request holds (interned or static), so few bytes are read.
     fn matches(&self, owned: &HttpSeries) -> bool {
-        self == owned
+        let same = |a: &StringValue, b: &StringValue| same_str(a.as_str(), b.as_str());
+        self.status == owned.status
+            && same(&self.method, &owned.method)
+            && same_str(self.scheme, owned.scheme)
+            && match (&self.route, &owned.route) {
+                (Some(a), Some(b)) => same(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
+            && match (&self.server, &owned.server) {
+                (Some((h, p)), Some((oh, op))) => p == op && same(h, oh),
+                (a, b) => a.is_none() && b.is_none(),
+            }
+            && self.version == owned.version
+            && self.error == owned.error
     }
     fn to_owned_key(&self) -> HttpSeries {
         self.clone()
@@ -230,11 +245,14 @@ impl HttpMetrics {
         record_size(&self.response_size, &None, m.response_size, || &a[..]);
     }
 
-    /// Adds `delta` to the active requests of `attrs` (when that metric is on).
-    pub(crate) fn add_active(&self, delta: i64, attrs: &[KeyValue]) {
+    /// Adds `delta` to the active requests of the set `attrs` builds, built only when that
+    /// metric is on (it is opt-in: a request of the default configuration builds nothing).
+    pub(crate) fn add_active<A: AsRef<[KeyValue]>>(&self, delta: i64, attrs: impl FnOnce() -> A) {
         let Some(active) = &self.active else {
             return;
         };
+        let attrs = attrs();
+        let attrs = attrs.as_ref();
         let bound = self
             .active_series
             .with(attrs, |a| active.bind(a), |c| c.add(delta));
@@ -393,11 +411,11 @@ mod tests {
             response_size: Some(0),
         };
         for _ in 0..3 {
-            metrics.add_active(1, &set("/a")[..1]);
+            metrics.add_active(1, || set("/a")[..1].to_vec());
             metrics.record(&key("/a"), &[], m);
-            metrics.add_active(-1, &set("/a")[..1]);
+            metrics.add_active(-1, || set("/a")[..1].to_vec());
         }
-        metrics.add_active(1, &set("/a")[..1]);
+        metrics.add_active(1, || set("/a")[..1].to_vec());
         metrics.record(&key("/b"), &[], m);
         metrics.record(&key("/a"), &[KeyValue::new("app", "x")], m);
         for i in 0..extra_sets {
@@ -579,5 +597,65 @@ mod tests {
         assert!(counts.iter().all(|(_, n)| *n >= 1));
         let total: u64 = counts.iter().map(|(_, n)| n).sum();
         assert_eq!(total, 5 + extra as u64);
+    }
+
+    #[test]
+    fn a_series_matches_its_equal_and_no_set_that_differs_in_one_field() {
+        let full = |route: &str, host: &str| HttpSeries {
+            server: Some((StringValue::from(host.to_owned()), 443)),
+            status: Some(200),
+            version: Some("1.1"),
+            error: None,
+            ..key(StringValue::from(route.to_owned()))
+        };
+        let a = full("/a", "h");
+        assert!(a.matches(&full("/a", "h")), "equal strings, other pointers");
+        let differ: [HttpSeries; 9] = [
+            full("/b", "h"),
+            full("/a", "i"),
+            HttpSeries {
+                route: None,
+                ..full("/a", "h")
+            },
+            HttpSeries {
+                server: None,
+                ..full("/a", "h")
+            },
+            HttpSeries {
+                server: Some(("h".into(), 80)),
+                ..full("/a", "h")
+            },
+            HttpSeries {
+                status: Some(500),
+                ..full("/a", "h")
+            },
+            HttpSeries {
+                method: "POST".into(),
+                ..full("/a", "h")
+            },
+            HttpSeries {
+                scheme: "https",
+                ..full("/a", "h")
+            },
+            HttpSeries {
+                error: Some("500".into()),
+                version: Some("2"),
+                ..full("/a", "h")
+            },
+        ];
+        for other in &differ {
+            assert!(!a.matches(other), "{other:?}");
+            assert!(!other.matches(&a), "{other:?}");
+        }
+        let v2 = HttpSeries {
+            version: Some("2"),
+            ..full("/a", "h")
+        };
+        assert!(!a.matches(&v2));
+        let err = HttpSeries {
+            error: Some("500".into()),
+            ..full("/a", "h")
+        };
+        assert!(!a.matches(&err));
     }
 }

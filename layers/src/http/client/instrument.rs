@@ -268,8 +268,11 @@ impl HttpClientInstrument {
         };
         // The active-requests attributes: the set without status, version and error, with
         // `url.template` (opt-in there) when the caller named one.
-        let opt_in = series.attributes(Side::Client, &[]).0;
-        self.r.metrics().add_active(1, &opt_in);
+        let opt_in = self.r.metrics().active.is_some().then(|| {
+            let set = series.attributes(Side::Client, &[]).0;
+            self.r.metrics().add_active(1, || &set);
+            set
+        });
         let request_size = match (&self.r.metrics().request_size, info.request_bytes) {
             (None, _) => RequestSize::Off,
             (Some(_), Some(counter)) => RequestSize::Counted(counter),
@@ -314,8 +317,8 @@ struct ClientState {
     method: MethodAttr,
     /// The metric set so far (method, server, scheme, template); the rest is set at the end.
     series: HttpSeries,
-    /// The active-requests attributes.
-    opt_in: MetricAttrs,
+    /// The active-requests attributes, when that (opt-in) metric is on.
+    opt_in: Option<MetricAttrs>,
     status: Option<u16>,
     version: Option<&'static str>,
     extra: Vec<KeyValue>,
@@ -460,7 +463,9 @@ impl HttpClientCall {
             ..state.series
         };
         metrics.record(&series, &state.extra, measured);
-        metrics.add_active(-1, &state.opt_in);
+        if let Some(set) = &state.opt_in {
+            metrics.add_active(-1, || set);
+        }
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]
             let mut old_attrs = vec![KeyValue::new(attr::HTTP_METHOD, state.method.value.clone())];

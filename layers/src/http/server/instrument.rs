@@ -221,7 +221,7 @@ impl HttpServerInstrument {
 
         self.r
             .metrics()
-            .add_active(1, &active_attributes(&method, scheme));
+            .add_active(1, || active_attributes(&method, scheme));
         let request_bytes = match (&self.r.metrics().request_size, info.request_bytes) {
             (None, _) => RequestBytes::Off,
             (Some(_), Some(counter)) => RequestBytes::Counted(counter),
@@ -597,7 +597,7 @@ impl HttpServerCall {
             error: error_type,
         };
         metrics.record(&series, &state.extra, measured);
-        metrics.add_active(-1, &active_attributes(&state.method, state.scheme));
+        metrics.add_active(-1, || active_attributes(&state.method, state.scheme));
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]
             let mut old_attrs = vec![
