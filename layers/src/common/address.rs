@@ -106,15 +106,12 @@ fn first_list_value(value: Option<&str>) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
-/// An IP address as text, without going through `fmt` for IPv4 (the common case on the hot
-/// path). IPv4-mapped IPv6 peers (dual-stack sockets) are shown as IPv4.
-pub(crate) fn ip_string(ip: std::net::IpAddr) -> String {
-    ip_text(ip, |s| String::from(s))
-}
-
-/// [`ip_string`] as a shared string, allocated once (an IPv4 address is formatted on the stack).
+/// An IP address as a shared string: the thread's last peer address when it is the same
+/// ([`super::recent`]), else allocated once. IPv4 is formatted on the stack, without `fmt`
+/// (the common case on the hot path); IPv4-mapped IPv6 peers (dual-stack sockets) are shown as
+/// IPv4.
 pub(crate) fn ip_arc(ip: std::net::IpAddr) -> std::sync::Arc<str> {
-    ip_text(ip, |s| std::sync::Arc::from(s))
+    super::recent::peer_text(ip, |ip| ip_text(ip, |s| std::sync::Arc::from(s)))
 }
 
 /// Hands the text of `ip` to `make`: IPv4 formatted on the stack, IPv6 through `fmt`.
@@ -266,11 +263,10 @@ mod tests {
             "2001:db8::7",
         ] {
             let parsed: IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_string(parsed), parsed.to_string());
             assert_eq!(&*ip_arc(parsed), parsed.to_string());
         }
         let mapped: IpAddr = "::ffff:1.2.3.4".parse().unwrap();
-        assert_eq!(ip_string(mapped), "1.2.3.4");
+        assert_eq!(&*ip_arc(mapped), "1.2.3.4");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub(crate) mod headers;
 pub(crate) mod intern;
 pub(crate) mod lazy;
 pub(crate) mod limit;
+pub(crate) mod recent;
 pub(crate) mod redact;
 #[cfg(all(test, feature = "setup"))]
 pub(crate) mod testing;

@@ -19,7 +19,7 @@ use super::events::{MessageTap, RECEIVED, SENT};
 use super::frames::FrameParser;
 use super::status;
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
-use crate::common::address::{ip_string, HeadScan};
+use crate::common::address::{ip_arc, HeadScan};
 use crate::common::headers::HeaderCapture;
 use crate::common::limit::capped;
 use crate::common::trust::server_parent;
@@ -170,7 +170,7 @@ impl GrpcInstrument {
         if let Some(peer) = info.peer {
             attributes.push(KeyValue::new(
                 attr::NETWORK_PEER_ADDRESS,
-                ip_string(peer.ip()),
+                opentelemetry::StringValue::from(ip_arc(peer.ip())),
             ));
             attributes.push(KeyValue::new(
                 attr::NETWORK_PEER_PORT,

@@ -18,6 +18,7 @@ use smallvec::SmallVec;
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::common::address::{self, HeadScan};
 use crate::common::limit::{capped, capped_bytes};
+use crate::common::recent::{capped_bytes_shared, capped_shared, Kind};
 use crate::common::redact::redact_query;
 use crate::common::trust::server_parent;
 use crate::config::Config;
@@ -344,7 +345,7 @@ impl HttpServerInstrument {
         if let Some(ua) = head.user_agent {
             out.push(KeyValue::new(
                 attr::USER_AGENT_ORIGINAL,
-                capped_bytes(ua.as_bytes(), max),
+                capped_bytes_shared(Kind::UserAgent, ua.as_bytes(), max),
             ));
         }
         if !self.r.request_headers.is_empty() {
@@ -686,7 +687,10 @@ fn sampler_attributes(
         )]);
     }
     if let Some((host, port)) = seen.server {
-        out.extend([KeyValue::new(attr::SERVER_ADDRESS, capped(host, max))]);
+        out.extend([KeyValue::new(
+            attr::SERVER_ADDRESS,
+            capped_shared(Kind::Host, host, max),
+        )]);
         if let Some(port) = port {
             out.extend([KeyValue::new(attr::SERVER_PORT, i64::from(port))]);
         }
