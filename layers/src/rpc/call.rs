@@ -220,16 +220,18 @@ impl RpcInstrument {
                 .learned
                 .as_ref()
                 .is_some_and(|learned| !learned.contains(method.value.as_str()));
-        let mut attributes = Vec::with_capacity(4);
-        attributes.push(KeyValue::new(attr::RPC_SYSTEM_NAME, self.system));
-        if !provisional {
-            attributes.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
-        }
-        if let Some(target) = &start.target {
-            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()));
-            if let Some(port) = target.port {
-                attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-            }
+        // Sampler-visible attributes at creation, unless the sampler reads none (then only
+        // once the span records, as for HTTP).
+        let sampler_reads = self.lazy.sampler_reads_attributes();
+        let mut attributes = Vec::new();
+        let seen = SamplerSeen {
+            system: self.system,
+            method: (!provisional).then_some(&method),
+            target: start.target.as_ref(),
+        };
+        if sampler_reads {
+            attributes.reserve_exact(4);
+            seen.push_to(&mut attributes);
         }
         let started = Instant::now();
         let started_wall = SystemTime::now();
@@ -254,6 +256,9 @@ impl RpcInstrument {
         let recording = opentelemetry::trace::Span::is_recording(&span);
         if recording {
             let mut more = start.attributes;
+            if !sampler_reads {
+                seen.push_to(&mut more);
+            }
             if let Some(original) = &method.original {
                 more.push(KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()));
             }
@@ -281,6 +286,28 @@ impl RpcInstrument {
                 extra: start.extra,
                 recording,
             })),
+        }
+    }
+}
+
+/// What a sampler may read of a call: the system, the method once it is decided, the target.
+struct SamplerSeen<'a> {
+    system: &'static str,
+    method: Option<&'a RpcMethod>,
+    target: Option<&'a RpcTarget>,
+}
+
+impl SamplerSeen<'_> {
+    fn push_to(&self, out: &mut Vec<KeyValue>) {
+        out.push(KeyValue::new(attr::RPC_SYSTEM_NAME, self.system));
+        if let Some(method) = self.method {
+            out.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
+        }
+        if let Some(target) = self.target {
+            out.push(KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()));
+            if let Some(port) = target.port {
+                out.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+            }
         }
     }
 }

@@ -262,4 +262,35 @@ mod tests {
         let no_span = WireContext { span_id: 0, ..wire };
         assert!(!no_span.to_parent().span().span_context().is_valid());
     }
+
+    #[cfg(feature = "setup")]
+    #[test]
+    fn a_sampler_that_reads_no_attributes_is_shown_none_and_the_call_span_ends_with_the_same_set() {
+        use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
+        let peeked_call = |reads: bool| {
+            let (config, sampler, exporter) = peeking_config(reads);
+            let inst = TarpcInstrument::new(&config, RpcSide::Client);
+            let target = RpcTarget::from_uri(&"http://orders.internal:50051".parse().unwrap());
+            inst.start_client("World.hello", None, target).end_ok();
+            peeked(&sampler, &exporter)
+        };
+        let blind = assert_blind_span_matches(
+            peeked_call,
+            &[
+                "rpc.system.name",
+                "rpc.method",
+                "server.address",
+                "server.port",
+            ],
+            &[
+                "rpc.method",
+                "rpc.system.name",
+                "server.address",
+                "server.port",
+            ],
+        );
+        assert_eq!(value_of(&blind, "rpc.method"), "World/hello");
+        assert_eq!(value_of(&blind, "server.address"), "orders.internal");
+        assert_eq!(value_of(&blind, "server.port"), "50051");
+    }
 }

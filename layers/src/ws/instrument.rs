@@ -334,6 +334,7 @@ impl WsSession {
         }
         let cx = MessageSpan {
             tracer: self.inst.lazy.tracer(),
+            sampler_reads: self.inst.lazy.sampler_reads_attributes(),
             options,
             session: &self.cx,
             route: self.base.first(),
@@ -450,5 +451,55 @@ impl WsSession {
 impl Drop for WsSession {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(all(test, feature = "setup"))]
+mod tests {
+    use super::*;
+    use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+    #[test]
+    fn a_sampler_that_reads_no_attributes_is_shown_none_and_a_message_span_ends_with_the_same_set()
+    {
+        let peeked_message = |reads: bool| {
+            let (config, sampler, exporter) = peeking_config(reads);
+            let config = config.websocket_message_spans(crate::ws::MessageSpans::budget(1, 0));
+            let inst = Arc::new(WsInstrument::new(&config, WsSide::Server));
+            let handshake = Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from(7),
+                SpanId::from(9),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            ));
+            let mut session = inst.start(&handshake, Some(Arc::from("/chat")));
+            session.on_message(Direction::Transmit, MessageKind::Text, 5);
+            session.end();
+            peeked(&sampler, &exporter)
+        };
+        let blind = assert_blind_span_matches(
+            peeked_message,
+            &[
+                "messaging.system",
+                "messaging.operation.type",
+                "messaging.operation.name",
+                "messaging.message.body.size",
+                "websocket.message.type",
+                "messaging.destination.name",
+            ],
+            &[
+                "messaging.destination.name",
+                "messaging.message.body.size",
+                "messaging.operation.name",
+                "messaging.operation.type",
+                "messaging.system",
+                "websocket.message.type",
+            ],
+        );
+        assert_eq!(value_of(&blind, "messaging.destination.name"), "/chat");
+        assert_eq!(value_of(&blind, "messaging.message.body.size"), "5");
+        assert_eq!(value_of(&blind, "websocket.message.type"), "text");
     }
 }

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use opentelemetry::trace::{Link, SpanBuilder, SpanKind, TraceContextExt, Tracer};
+use opentelemetry::trace::{Link, Span, SpanBuilder, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
@@ -53,6 +53,8 @@ impl MessageSpans {
 /// The span of one message, or `None` when it gets none.
 pub(crate) struct MessageSpan<'a> {
     pub(crate) tracer: &'a crate::common::tracer::LayerTracer,
+    /// Whether the tracer's sampler may read attributes (see `Config::sampler_reads_attributes`).
+    pub(crate) sampler_reads: bool,
     pub(crate) options: MessageSpans,
     pub(crate) session: &'a Context,
     pub(crate) route: Option<&'a KeyValue>,
@@ -64,24 +66,23 @@ pub(crate) struct MessageSpan<'a> {
 impl MessageSpan<'_> {
     /// Starts the span: its context (the span ends when the context's span is ended).
     pub(crate) fn start(self) -> Context {
-        let destination = self.route.map(|r| r.value.as_str().into_owned());
         let (operation, kind) = match self.direction {
             Direction::Receive => ("process", SpanKind::Consumer),
             Direction::Transmit => ("send", SpanKind::Producer),
         };
+        let destination = self.route.map(|r| r.value.as_str());
         let name: Cow<'static, str> = match &destination {
-            Some(d) => Cow::Owned(format!("{operation} {d}")),
+            Some(d) => match crate::common::intern::span_name(operation, d) {
+                Some(interned) => Cow::Borrowed(interned),
+                None => Cow::Owned(format!("{operation} {d}")),
+            },
             None => Cow::Borrowed(operation),
         };
-        let mut attributes = vec![
-            KeyValue::new(attr::MESSAGING_SYSTEM, names::MESSAGING_SYSTEM_WEBSOCKET),
-            KeyValue::new(attr::MESSAGING_OPERATION_TYPE, operation),
-            KeyValue::new(attr::MESSAGING_OPERATION_NAME, operation),
-            KeyValue::new(attr::MESSAGING_MESSAGE_BODY_SIZE, self.len),
-            KeyValue::new(names::MESSAGE_TYPE, self.kind.as_str()),
-        ];
-        if let Some(d) = destination {
-            attributes.push(KeyValue::new(attr::MESSAGING_DESTINATION_NAME, d));
+        // All of a message span's attributes are sampler-visible: at creation, unless the
+        // sampler reads none (then only once the span records, as for HTTP).
+        let mut attributes = Vec::new();
+        if self.sampler_reads {
+            self.push_attributes(operation, &mut attributes);
         }
         let handshake = self.session.span().span_context().clone();
         let (parent, links) = match self.direction {
@@ -99,8 +100,29 @@ impl MessageSpan<'_> {
             .with_kind(kind)
             .with_attributes(attributes);
         builder.links = links;
-        let span = self.tracer.build_with_context(builder, &parent);
+        let mut span = self.tracer.build_with_context(builder, &parent);
+        if !self.sampler_reads && span.is_recording() {
+            let mut attributes = Vec::with_capacity(6);
+            self.push_attributes(operation, &mut attributes);
+            span.set_attributes(attributes);
+        }
         parent.with_span(span)
+    }
+
+    fn push_attributes(&self, operation: &'static str, out: &mut Vec<KeyValue>) {
+        out.extend([
+            KeyValue::new(attr::MESSAGING_SYSTEM, names::MESSAGING_SYSTEM_WEBSOCKET),
+            KeyValue::new(attr::MESSAGING_OPERATION_TYPE, operation),
+            KeyValue::new(attr::MESSAGING_OPERATION_NAME, operation),
+            KeyValue::new(attr::MESSAGING_MESSAGE_BODY_SIZE, self.len),
+            KeyValue::new(names::MESSAGE_TYPE, self.kind.as_str()),
+        ]);
+        if let Some(route) = self.route {
+            out.push(KeyValue::new(
+                attr::MESSAGING_DESTINATION_NAME,
+                route.value.clone(),
+            ));
+        }
     }
 }
 
