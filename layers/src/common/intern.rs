@@ -71,6 +71,21 @@ pub(crate) fn span_name(verb: &str, route: &str) -> Option<&'static str> {
     Some(name)
 }
 
+/// `"{verb} {route}"`: the interned [`span_name`], or joined for this one span past the
+/// table's bound.
+pub(crate) fn joined_name(verb: &str, route: &str) -> std::borrow::Cow<'static, str> {
+    match span_name(verb, route) {
+        Some(name) => std::borrow::Cow::Borrowed(name),
+        None => {
+            let mut name = String::with_capacity(verb.len() + 1 + route.len());
+            name.push_str(verb);
+            name.push(' ');
+            name.push_str(route);
+            std::borrow::Cow::Owned(name)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +100,18 @@ mod tests {
         let d = shared_route(&long);
         assert_eq!(c, d);
         assert!(!Arc::ptr_eq(&c, &d), "not kept");
+    }
+
+    #[test]
+    fn a_name_past_the_bound_is_joined_for_its_span_alone() {
+        let long = "/z".repeat(MAX_LEN);
+        let name = joined_name("send", &long);
+        assert!(matches!(name, std::borrow::Cow::Owned(_)));
+        assert_eq!(name, format!("send {long}"));
+        assert!(matches!(
+            joined_name("send", "/joined"),
+            std::borrow::Cow::Borrowed("send /joined")
+        ));
     }
 
     #[test]

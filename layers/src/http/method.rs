@@ -64,16 +64,7 @@ impl MethodAttr {
                 Some(s) => Cow::Borrowed(s),
                 None => Cow::Owned(self.as_str().to_owned()),
             },
-            Some(r) => {
-                if let Some(name) = crate::common::intern::span_name(verb, r) {
-                    return Cow::Borrowed(name);
-                }
-                let mut name = String::with_capacity(verb.len() + 1 + r.len());
-                name.push_str(verb);
-                name.push(' ');
-                name.push_str(r);
-                Cow::Owned(name)
-            }
+            Some(r) => crate::common::intern::joined_name(verb, r),
         }
     }
 

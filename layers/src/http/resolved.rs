@@ -18,6 +18,9 @@ pub(crate) struct Resolved {
     pub(crate) propagator: Propagator,
     pub(crate) request_headers: HeaderCapture,
     pub(crate) response_headers: HeaderCapture,
+    /// Whether the configuration adds span attributes beyond the default set (captured headers,
+    /// a response hook, the duplicated old names): decided once, sizes each span's attributes.
+    pub(crate) adds_span_attributes: bool,
 }
 
 impl Resolved {
@@ -27,7 +30,12 @@ impl Resolved {
             Side::Server => |meter, config| HttpMetrics::new(meter, config, Side::Server),
             Side::Client => |meter, config| HttpMetrics::new(meter, config, Side::Client),
         };
+        let adds_span_attributes = !config.request_headers.is_empty()
+            || !config.response_headers.is_empty()
+            || config.response_hook.is_some()
+            || config.semconv.http_dup;
         Resolved {
+            adds_span_attributes,
             lazy: Lazy::new(config, build),
             propagator: config.resolve_propagator(),
             request_headers: HeaderCapture::new(

@@ -72,10 +72,7 @@ impl MessageSpan<'_> {
         };
         let destination = self.route.map(|r| r.value.as_str());
         let name: Cow<'static, str> = match &destination {
-            Some(d) => match crate::common::intern::span_name(operation, d) {
-                Some(interned) => Cow::Borrowed(interned),
-                None => Cow::Owned(format!("{operation} {d}")),
-            },
+            Some(d) => crate::common::intern::joined_name(operation, d),
             None => Cow::Borrowed(operation),
         };
         // All of a message span's attributes are sampler-visible: at creation, unless the

@@ -309,11 +309,12 @@ impl HttpServerInstrument {
     /// default's 16 stay within the allocator's per-thread cache (glibc's holds blocks up to
     /// 1 KiB); the 24 it used to be missed it on every request.
     fn span_capacity(&self, extra: usize) -> usize {
-        let configured = !self.r.request_headers.is_empty()
-            || !self.r.response_headers.is_empty()
-            || self.r.config.semconv.http_dup
-            || self.r.config.response_hook.is_some();
-        SPAN_ATTRIBUTES + extra + if configured { CONFIGURED_ATTRIBUTES } else { 0 }
+        let configured = if self.r.adds_span_attributes {
+            CONFIGURED_ATTRIBUTES
+        } else {
+            0
+        };
+        SPAN_ATTRIBUTES + extra + configured
     }
 
     fn request_attributes(
