@@ -38,7 +38,7 @@ enum Kind {
 }
 
 /// What the instrumented server records.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Telemetry {
     /// Every span sampled, and the metrics.
     Full,

@@ -30,26 +30,28 @@ impl Resolved {
             Side::Server => |meter, config| HttpMetrics::new(meter, config, Side::Server),
             Side::Client => |meter, config| HttpMetrics::new(meter, config, Side::Client),
         };
-        let adds_span_attributes = !config.request_headers.is_empty()
-            || !config.response_headers.is_empty()
+        let request_headers = HeaderCapture::new(
+            attr::HTTP_REQUEST_HEADER,
+            &config.request_headers,
+            sensitive,
+            config.max_value_length,
+        );
+        let response_headers = HeaderCapture::new(
+            attr::HTTP_RESPONSE_HEADER,
+            &config.response_headers,
+            sensitive,
+            config.max_value_length,
+        );
+        let adds_span_attributes = !request_headers.is_empty()
+            || !response_headers.is_empty()
             || config.response_hook.is_some()
             || config.semconv.http_dup;
         Resolved {
             adds_span_attributes,
             lazy: Lazy::new(config, build),
             propagator: config.resolve_propagator(),
-            request_headers: HeaderCapture::new(
-                attr::HTTP_REQUEST_HEADER,
-                &config.request_headers,
-                sensitive,
-                config.max_value_length,
-            ),
-            response_headers: HeaderCapture::new(
-                attr::HTTP_RESPONSE_HEADER,
-                &config.response_headers,
-                sensitive,
-                config.max_value_length,
-            ),
+            request_headers,
+            response_headers,
             config: config.clone(),
         }
     }
