@@ -22,6 +22,15 @@ pub(crate) struct HeadScan<'a> {
     pub(crate) user_agent: Option<&'a HeaderValue>,
     /// `Content-Length`, parsed.
     pub(crate) content_length: Option<u64>,
+    /// `Content-Type`, raw (what tells gRPC apart).
+    pub(crate) content_type: Option<&'a HeaderValue>,
+    /// `Upgrade`, raw.
+    upgrade: Option<&'a HeaderValue>,
+    /// Whether `Sec-WebSocket-Version` is present.
+    websocket_version: bool,
+    /// The [`context_field_bit`](crate::propagation::context_field_bit)s of the header names:
+    /// whether a propagator has anything to extract.
+    pub(crate) context_fields: u8,
 }
 
 impl<'a> HeadScan<'a> {
@@ -30,6 +39,9 @@ impl<'a> HeadScan<'a> {
             if slot.is_none() {
                 *slot = value.to_str().ok();
             }
+        }
+        fn first<'a>(slot: &mut Option<&'a HeaderValue>, value: &'a HeaderValue) {
+            slot.get_or_insert(value);
         }
         let mut scan = HeadScan::default();
         for (name, value) in headers {
@@ -43,10 +55,33 @@ impl<'a> HeadScan<'a> {
                 "x-forwarded-host" => set(&mut scan.x_forwarded_host, value),
                 "x-forwarded-for" => set(&mut scan.x_forwarded_for, value),
                 "x-forwarded-proto" => set(&mut scan.x_forwarded_proto, value),
-                _ => {}
+                "content-type" => first(&mut scan.content_type, value),
+                "upgrade" => first(&mut scan.upgrade, value),
+                "sec-websocket-version" => scan.websocket_version = true,
+                other => scan.context_fields |= crate::propagation::context_field_bit(other),
             }
         }
         scan
+    }
+
+    /// Whether the request is gRPC (see [`crate::grpc::is_grpc`]).
+    pub(crate) fn is_grpc(&self) -> bool {
+        crate::grpc::is_grpc_content_type(self.content_type)
+    }
+
+    /// Whether the request asks to become a WebSocket: HTTP/1.1 `Upgrade: websocket`, or an
+    /// HTTP/2 extended CONNECT (RFC 8441). The `:protocol` pseudo-header is a hyper/h2 type we
+    /// do not depend on; a CONNECT carrying `Sec-WebSocket-Version` (which RFC 8441 requires)
+    /// is the WebSocket bootstrap — a tunnel or another protocol never carries it.
+    pub(crate) fn is_websocket_upgrade(&self, parts: &Parts) -> bool {
+        let h2_bootstrap = parts.method == http::Method::CONNECT
+            && parts.version >= http::Version::HTTP_2
+            && self.websocket_version;
+        h2_bootstrap
+            || self
+                .upgrade
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
     }
 
     /// The `host[:port]` the client asked for, split.

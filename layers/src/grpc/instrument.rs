@@ -105,8 +105,20 @@ impl GrpcInstrument {
         parts: &http::request::Parts,
         info: RpcRequestInfo,
     ) -> GrpcCall {
-        let inbound =
-            Context::map_current(|cx| self.propagator.extract_with_context(cx, &parts.headers));
+        self.start_server_scanned(parts, info, HeadScan::new(&parts.headers))
+    }
+
+    /// [`GrpcInstrument::start_server`] with the request head already scanned.
+    pub(crate) fn start_server_scanned<'a>(
+        self: &Arc<Self>,
+        parts: &'a http::request::Parts,
+        info: RpcRequestInfo,
+        head: HeadScan<'a>,
+    ) -> GrpcCall {
+        let inbound = Context::map_current(|cx| {
+            self.propagator
+                .extract_scanned(cx, &parts.headers, head.context_fields)
+        });
         // Trust first: a filtered-out call on a public endpoint must not continue the caller's
         // trace downstream either.
         let (parent, links) = server_parent(self.config(), parts, inbound);
@@ -115,7 +127,6 @@ impl GrpcInstrument {
                 return self.passthrough(parent);
             }
         }
-        let head = HeadScan::new(&parts.headers);
         let max = self.config().max_value_length;
         let server = head.server_address(parts).map(|(h, p)| RpcTarget {
             host: capped(h, max),

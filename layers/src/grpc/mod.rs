@@ -18,7 +18,13 @@ pub use instrument::{GrpcCall, GrpcInstrument, RpcRequestInfo, RpcSide, RpcTarge
 /// (`application/grpc-web-text`) is left to the HTTP instrument: its status cannot be read
 /// without decoding the body.
 pub fn is_grpc(headers: &http::HeaderMap) -> bool {
-    content_type(headers).is_some_and(|ct| {
+    is_grpc_content_type(headers.get(http::header::CONTENT_TYPE))
+}
+
+/// [`is_grpc`] for the request's first `Content-Type` value.
+pub(crate) fn is_grpc_content_type(content_type: Option<&http::HeaderValue>) -> bool {
+    let ct = content_type.and_then(|v| v.to_str().ok()).map(str::trim);
+    ct.is_some_and(|ct| {
         let rest = ct.strip_prefix("application/grpc");
         let rest = rest.map(|r| r.strip_prefix("-web").unwrap_or(r));
         rest.is_some_and(|r| r.is_empty() || r.starts_with('+') || r.starts_with(';'))

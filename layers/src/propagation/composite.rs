@@ -28,10 +28,29 @@ type DynPropagator = dyn TextMapPropagator + Send + Sync;
 pub struct Propagator {
     inner: Arc<DynPropagator>,
     /// For the propagators written here (W3C trace context and baggage, Jaeger), which read
-    /// only the headers their `fields()` name (and Jaeger's `uberctx-*`): those names, lowercase and sorted, so a request that carries none
-    /// of them skips extraction. `None` for a propagator given by the user, which is always run.
-    reads_only: Option<Arc<[Box<str>]>>,
+    /// only the headers their `fields()` name (and Jaeger's `uberctx-*`): those headers as
+    /// [`context_field_bit`]s, so a request that carries none of them skips extraction. `None`
+    /// for a propagator given by the user, which is always run.
+    reads_only: Option<u8>,
 }
+
+/// The bit of a request header a propagator written here reads (`traceparent`, `tracestate`,
+/// `baggage`, `uber-trace-id`, `uberctx-*`), or 0. Matching on the name compares lengths
+/// before bytes, so the other headers of a request cost next to nothing; the request head is
+/// scanned with it once (`HeadScan`), and a propagator knows which of these bits it reads.
+pub(crate) fn context_field_bit(name: &str) -> u8 {
+    match name {
+        "traceparent" => 1,
+        "tracestate" => 2,
+        "baggage" => 4,
+        "uber-trace-id" => 8,
+        n if n.starts_with("uberctx-") => JAEGER_BAGGAGE,
+        _ => 0,
+    }
+}
+
+/// Jaeger's `uberctx-*` baggage headers, read along with `uber-trace-id`.
+const JAEGER_BAGGAGE: u8 = 16;
 
 /// Propagates nothing; extraction returns the given context unchanged.
 ///
@@ -141,15 +160,19 @@ impl Propagator {
 
     /// One of the propagators built here, whose reads are known (see `reads_only`).
     fn ours(inner: Arc<DynPropagator>) -> Self {
-        let mut fields: Vec<Box<str>> = inner
-            .fields()
-            .map(|f| f.to_ascii_lowercase().into_boxed_str())
-            .collect();
-        fields.sort_unstable();
-        fields.dedup();
+        let mut bits = 0;
+        let mut known = true;
+        for field in inner.fields() {
+            let bit = context_field_bit(&field.to_ascii_lowercase());
+            known &= bit != 0;
+            bits |= bit;
+        }
+        if bits & context_field_bit("uber-trace-id") != 0 {
+            bits |= JAEGER_BAGGAGE;
+        }
         Self {
             inner,
-            reads_only: Some(fields.into()),
+            reads_only: known.then_some(bits),
         }
     }
 
@@ -157,13 +180,16 @@ impl Propagator {
     /// here and a request with none of its headers (one pass over the names, cheaper than the
     /// hashed lookups extraction makes for each field).
     fn may_carry_context(&self, headers: &http::HeaderMap) -> bool {
-        let Some(fields) = &self.reads_only else {
-            return true;
-        };
-        headers.keys().any(|name| {
-            let name = name.as_str();
-            fields.binary_search_by(|f| (**f).cmp(name)).is_ok() || name.starts_with("uberctx-")
-        })
+        let seen = headers
+            .keys()
+            .fold(0, |bits, name| bits | context_field_bit(name.as_str()));
+        self.reads_any(seen)
+    }
+
+    /// Whether extraction could find anything in a request whose headers have the
+    /// [`context_field_bit`]s `seen`.
+    fn reads_any(&self, seen: u8) -> bool {
+        self.reads_only.is_none_or(|reads| reads & seen != 0)
     }
 
     /// W3C Trace Context followed by W3C Baggage: the default when
@@ -255,6 +281,21 @@ impl Propagator {
     /// Extracts a context from request headers, on top of `cx`.
     pub fn extract_with_context(&self, cx: &Context, headers: &http::HeaderMap) -> Context {
         if !self.may_carry_context(headers) {
+            return cx.clone();
+        }
+        self.inner
+            .extract_with_context(cx, &HeaderExtractor(headers))
+    }
+
+    /// [`Propagator::extract_with_context`] for a request head already scanned: `seen` are the
+    /// [`context_field_bit`]s of its header names.
+    pub(crate) fn extract_scanned(
+        &self,
+        cx: &Context,
+        headers: &http::HeaderMap,
+        seen: u8,
+    ) -> Context {
+        if !self.reads_any(seen) {
             return cx.clone();
         }
         self.inner
@@ -393,6 +434,33 @@ mod tests {
         assert_eq!(cx.baggage().get("user"), Some(&"7".into()));
         // A user's propagator is always run: its reads are not known.
         assert!(Propagator::new(W3cBaggage::new()).may_carry_context(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn context_field_bits_name_whole_headers_and_the_uberctx_prefix() {
+        use super::context_field_bit as bit;
+        let names = ["traceparent", "tracestate", "baggage", "uber-trace-id"];
+        let bits: Vec<u8> = names.iter().map(|n| bit(n)).collect();
+        assert_eq!(bits, [1, 2, 4, 8]);
+        assert_eq!(bit("uberctx-user"), 16);
+        for other in [
+            "traceparen",
+            "traceparent2",
+            "tracestatf",
+            "host",
+            "",
+            "uberctx",
+        ] {
+            assert_eq!(bit(other), 0, "{other}");
+        }
+        let w3c = Propagator::w3c();
+        assert_eq!(w3c.reads_only, Some(1 | 2 | 4));
+        assert!(!w3c.reads_any(8 | 16));
+        assert!(w3c.reads_any(4));
+        let jaeger = Propagator::from_names("jaeger").unwrap();
+        assert_eq!(jaeger.reads_only, Some(8 | 16));
+        assert_eq!(Propagator::none().reads_only, Some(0));
+        assert!(Propagator::new(W3cBaggage::new()).reads_any(0));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! [`RpcInstrument`] (per layer) and [`RpcCall`] (per call): the state machine every RPC system
 //! drives.
 
+use crate::common::tracer::span_builder;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::metrics::{BoundHistogram, Histogram, Meter};
-use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 use opentelemetry_semantic_conventions::metric as semconv_metric;
@@ -244,11 +245,7 @@ impl RpcInstrument {
         } else {
             method.span_name(self.system)
         };
-        let mut builder = SpanBuilder::from_name(name)
-            .with_kind(kind)
-            .with_start_time(started_wall)
-            .with_attributes(attributes);
-        builder.links = start.links;
+        let builder = span_builder(name, kind, Some(started_wall), attributes, start.links);
         let mut span = self
             .lazy
             .tracer()

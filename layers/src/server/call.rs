@@ -17,7 +17,7 @@ pub enum ServerCall {
     /// A plain HTTP request.
     Http(HttpServerCall),
     /// A gRPC call (`content-type: application/grpc*`).
-    Grpc(GrpcCall),
+    Grpc(Box<GrpcCall>),
 }
 
 impl ResponseObserver for ServerCall {

@@ -9,7 +9,8 @@ use super::call::ServerCall;
 use super::future::ResponseFuture;
 use super::layer::ServerLayer;
 use crate::body::{ByteCounter, InstrumentedBody, RequestBodyMode};
-use crate::grpc::{is_grpc, RpcRequestInfo};
+use crate::common::address::HeadScan;
+use crate::grpc::RpcRequestInfo;
 use crate::http::server::{RequestInfo, RouteSlot};
 
 /// An instrumented server service. See [`ServerLayer`].
@@ -45,59 +46,72 @@ impl<S, M> ServerService<S, M> {
     }
 }
 
+/// What [`ServerService::start`] began for a request.
+#[derive(Default)]
+struct Started {
+    call: Option<ServerCall>,
+    counter: Option<ByteCounter>,
+    /// The request asks to become a WebSocket.
+    upgraded: bool,
+}
+
 impl<S, M> ServerService<S, M> {
-    /// Starts the call for this request (HTTP or gRPC), preparing the request body.
-    fn start<B>(
-        &self,
-        parts: &mut http::request::Parts,
-    ) -> (Option<ServerCall>, Option<ByteCounter>)
+    /// Starts the call for this request (HTTP or gRPC), preparing the request body. The head is
+    /// scanned once, for the protocol, the upgrade and the instrument's rules.
+    fn start<B>(&self, parts: &mut http::request::Parts) -> Started
     where
         M: RequestBodyMode<B>,
     {
         let layer = &self.layer;
         let peer = (layer.peer)(parts);
+        let head = HeadScan::new(&parts.headers);
+        let upgraded = head.is_websocket_upgrade(parts);
         let grpc = match (&layer.http, &layer.grpc) {
-            (Some(_), Some(_)) => is_grpc(&parts.headers),
+            (Some(_), Some(_)) => head.is_grpc(),
             (None, Some(_)) => true,
             _ => false,
         };
         if let (true, Some(inst)) = (grpc, &layer.grpc) {
-            if layer.late_route {
-                // Mark the request as instrumented, so a towerlight layer further in (the same
-                // layer added both outside and via `Router::layer`) passes it through.
-                parts.extensions.insert(RouteSlot::default());
-            }
             let counter = (M::counts() && inst.message_events()).then(ByteCounter::default);
             let info = RpcRequestInfo {
                 peer,
                 request_body: counter.clone(),
                 target: None,
             };
-            return (
-                Some(ServerCall::Grpc(inst.start_server(parts, info))),
+            let call = inst.start_server_scanned(parts, info, head);
+            if layer.late_route {
+                // Mark the request as instrumented, so a towerlight layer further in (the same
+                // layer added both outside and via `Router::layer`) passes it through.
+                parts.extensions.insert(RouteSlot::default());
+            }
+            return Started {
+                call: Some(ServerCall::Grpc(Box::new(call))),
                 counter,
-            );
+                upgraded,
+            };
         }
         let Some(inst) = &layer.http else {
-            return (None, None);
+            return Started::default();
         };
         let route = (layer.route)(parts);
-        let route_slot = if route.is_none() && layer.late_route {
-            let slot = RouteSlot::default();
-            parts.extensions.insert(slot.clone());
-            Some(slot)
-        } else {
-            None
-        };
+        let route_slot = (route.is_none() && layer.late_route).then(RouteSlot::default);
         let counter = (M::counts() && inst.counts_body_sizes()).then(ByteCounter::default);
         let info = RequestInfo {
             route,
-            route_slot,
+            route_slot: route_slot.clone(),
             peer,
             request_bytes: counter.clone(),
             secure: layer.secure,
         };
-        (Some(ServerCall::Http(inst.start(parts, info))), counter)
+        let call = inst.start_scanned(parts, info, head);
+        if let Some(slot) = route_slot {
+            parts.extensions.insert(slot);
+        }
+        Started {
+            call: Some(ServerCall::Http(call)),
+            counter,
+            upgraded,
+        }
     }
 }
 
@@ -128,9 +142,12 @@ where
             return ResponseFuture::new(self.inner.call(req), None);
         }
 
-        let (call, counter) = self.start::<B>(&mut parts);
+        let Started {
+            call,
+            counter,
+            upgraded,
+        } = self.start::<B>(&mut parts);
         if let Some(call) = &call {
-            let upgraded = is_websocket_upgrade(&parts);
             let cx = crate::body::CallObserver::context(call);
             if upgraded {
                 // For the session that follows: framework adapters start it from this.
@@ -159,27 +176,11 @@ where
     }
 }
 
-/// Whether a request asks to become a WebSocket: HTTP/1.1 `Upgrade: websocket`, or an HTTP/2
-/// extended CONNECT (RFC 8441). The `:protocol` pseudo-header is a hyper/h2 type we do not
-/// depend on; a CONNECT carrying `Sec-WebSocket-Version` (which RFC 8441 requires) is the
-/// WebSocket bootstrap — a tunnel or another protocol never carries it.
-fn is_websocket_upgrade(parts: &http::request::Parts) -> bool {
-    let h2_bootstrap = parts.method == http::Method::CONNECT
-        && parts.version >= http::Version::HTTP_2
-        && parts
-            .headers
-            .contains_key(http::header::SEC_WEBSOCKET_VERSION);
-    h2_bootstrap
-        || parts
-            .headers
-            .get(http::header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::is_websocket_upgrade;
+    fn is_websocket_upgrade(parts: &http::request::Parts) -> bool {
+        crate::common::address::HeadScan::new(&parts.headers).is_websocket_upgrade(parts)
+    }
 
     fn parts(
         method: &str,

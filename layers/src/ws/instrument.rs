@@ -1,12 +1,13 @@
 //! [`WsInstrument`] (per layer) and [`WsSession`] (per connection).
 
+use crate::common::tracer::span_builder;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use opentelemetry::metrics::{Counter, Histogram, Meter, UpDownCounter};
-use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
@@ -171,10 +172,13 @@ impl WsInstrument {
                 Some(kv) => Cow::Owned(kv.value.as_str().into_owned()),
                 None => Cow::Borrowed("websocket"),
             };
-            let builder = SpanBuilder::from_name(name)
-                .with_kind(SpanKind::Internal)
-                .with_start_time(started_wall)
-                .with_attributes(base.clone());
+            let builder = span_builder(
+                name,
+                SpanKind::Internal,
+                Some(started_wall),
+                base.clone(),
+                None,
+            );
             let span = self.lazy.tracer().build_with_context(builder, handshake);
             handshake.with_span(span)
         } else {

@@ -6,9 +6,10 @@
 //! only when the handshake was sampled, and a per-session budget bounds them: the first N
 //! messages of each direction, then one in K.
 
+use crate::common::tracer::span_builder;
 use std::borrow::Cow;
 
-use opentelemetry::trace::{Link, Span, SpanBuilder, SpanKind, TraceContextExt, Tracer};
+use opentelemetry::trace::{Link, Span, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
@@ -93,10 +94,7 @@ impl MessageSpan<'_> {
                 Some(vec![Link::with_context(handshake)]),
             ),
         };
-        let mut builder = SpanBuilder::from_name(name)
-            .with_kind(kind)
-            .with_attributes(attributes);
-        builder.links = links;
+        let builder = span_builder(name, kind, None, attributes, links);
         let mut span = self.tracer.build_with_context(builder, &parent);
         if !self.sampler_reads && span.is_recording() {
             let mut attributes = Vec::with_capacity(6);

@@ -3,6 +3,7 @@
 //! `start(request head) → on_response(response head) → on_data* → end*`; `Drop` before a response
 //! = cancelled. The Tower layer, the reqwest middleware and the awc extension all drive it.
 
+use crate::common::tracer::span_builder;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Buf;
 use http::HeaderMap;
-use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
@@ -207,10 +208,7 @@ impl HttpClientInstrument {
         }
         let started = Instant::now();
         let started_wall = SystemTime::now();
-        let builder = SpanBuilder::from_name(name)
-            .with_kind(SpanKind::Client)
-            .with_start_time(started_wall)
-            .with_attributes(attributes);
+        let builder = span_builder(name, SpanKind::Client, Some(started_wall), attributes, None);
         let mut span = self.r.tracer().build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
         let mut extra = Vec::new();

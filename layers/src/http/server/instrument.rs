@@ -4,13 +4,14 @@
 //! an unfinished call = cancelled. The Tower service, the body wrapper and the Actix middleware are
 //! thin shells that call these methods.
 
+use crate::common::tracer::span_builder;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use http::{HeaderMap, Version};
-use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 use smallvec::SmallVec;
@@ -182,8 +183,22 @@ impl HttpServerInstrument {
         parts: &http::request::Parts,
         info: RequestInfo,
     ) -> HttpServerCall {
-        let inbound =
-            Context::map_current(|cx| self.r.propagator.extract_with_context(cx, &parts.headers));
+        self.start_scanned(parts, info, HeadScan::new(&parts.headers))
+    }
+
+    /// [`HttpServerInstrument::start`] with the request head already scanned (the server layer
+    /// scans it once, to tell gRPC and WebSocket upgrades apart too).
+    pub(crate) fn start_scanned<'a>(
+        self: &Arc<Self>,
+        parts: &'a http::request::Parts,
+        info: RequestInfo,
+        head: HeadScan<'a>,
+    ) -> HttpServerCall {
+        let inbound = Context::map_current(|cx| {
+            self.r
+                .propagator
+                .extract_scanned(cx, &parts.headers, head.context_fields)
+        });
         // Trust is decided before filtering: a filtered-out request on a public endpoint must
         // not hand the caller's trace to downstream calls either.
         let (parent, links) = server_parent(&self.r.config, parts, inbound);
@@ -195,12 +210,15 @@ impl HttpServerInstrument {
         let config = &self.r.config;
         let max = config.max_value_length;
         let method = MethodAttr::new(&parts.method, &config.known_methods, max);
-        let head = HeadScan::new(&parts.headers);
         let scheme = head.scheme(parts, info.secure);
         let route = info.route;
         // One clock reading serves the span and the duration metric, so they agree exactly.
         let started = Instant::now();
-        let started_wall = SystemTime::now();
+        // The wall clock only dates the span: a no-op tracer (metrics only) builds none.
+        let started_wall = match self.r.tracer().is_noop() {
+            true => SystemTime::UNIX_EPOCH,
+            false => SystemTime::now(),
+        };
         let mut extra = Vec::new();
         if let Some(hook) = &config.request_hook {
             hook(parts, &mut extra);
@@ -231,7 +249,7 @@ impl HttpServerInstrument {
         HttpServerCall {
             inst: self.clone(),
             cx,
-            state: Some(CallState {
+            state: Some(Box::new(CallState {
                 start: started,
                 start_wall: started_wall,
                 method,
@@ -244,7 +262,7 @@ impl HttpServerInstrument {
                 request_bytes,
                 recording,
                 body: BodyProgress::new(&parts.method),
-            }),
+            })),
         }
     }
 
@@ -282,11 +300,13 @@ impl HttpServerInstrument {
             seen.server = seen.head.server_address(parts);
             sampler_attributes(parts, method, route, &seen, max, &mut attributes);
         }
-        let mut builder = SpanBuilder::from_name(name)
-            .with_kind(SpanKind::Server)
-            .with_start_time(started_wall)
-            .with_attributes(attributes);
-        builder.links = links;
+        let builder = span_builder(
+            name,
+            SpanKind::Server,
+            Some(started_wall),
+            attributes,
+            links,
+        );
         let mut span = tracer.build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
         if recording {
@@ -297,7 +317,8 @@ impl HttpServerInstrument {
             }
             self.request_attributes(parts, seen, method, &mut more);
             more.extend(extra.iter().cloned());
-            opentelemetry::trace::Span::set_attributes(&mut span, more);
+            // Drained, not moved: the buffer is large, and a move copies all of it.
+            opentelemetry::trace::Span::set_attributes(&mut span, more.drain(..));
         }
         let cx = crate::propagation::random::context_with(&parent, span);
         (cx, recording)
@@ -459,7 +480,7 @@ pub struct HttpServerCall {
     inst: Arc<HttpServerInstrument>,
     cx: Context,
     /// `None` once finished, or for a filtered-out request (propagation only).
-    state: Option<CallState>,
+    state: Option<Box<CallState>>,
 }
 
 impl std::fmt::Debug for HttpServerCall {
