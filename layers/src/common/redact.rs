@@ -60,10 +60,18 @@ pub const SENSITIVE_QUERY_PARAMS: [&str; 36] = [
 
 /// A set of sensitive query keys, normalised once (lowercase) so a request only compares.
 ///
-/// Kept ordered by length, then text: a key is compared only with the keys of its own length
-/// (found by two binary searches), not with all of them.
+/// Kept ordered by length, then text, with where each length starts: a key is compared only
+/// with the keys of its own length, found by one index (no search).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SensitiveKeys(std::sync::Arc<[Box<str>]>);
+pub(crate) struct SensitiveKeys(std::sync::Arc<Keys>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct Keys {
+    keys: Box<[Box<str>]>,
+    /// `starts[n]`: the index of the first key at least `n` bytes long, for every `n` up to
+    /// one past the longest key (so `starts[n]..starts[n + 1]` are the keys of length `n`).
+    starts: Box<[usize]>,
+}
 
 impl SensitiveKeys {
     pub(crate) fn new<I, S>(keys: I) -> SensitiveKeys
@@ -78,12 +86,19 @@ impl SensitiveKeys {
             .collect();
         keys.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
         keys.dedup();
-        SensitiveKeys(keys.into())
+        let longest = keys.last().map_or(0, |k| k.len());
+        let starts = (0..=longest + 1)
+            .map(|n| keys.partition_point(|k| k.len() < n))
+            .collect();
+        SensitiveKeys(std::sync::Arc::new(Keys {
+            keys: keys.into(),
+            starts,
+        }))
     }
 
     /// The keys, lowercase.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|k| &**k)
+        self.0.keys.iter().map(|k| &**k)
     }
 
     pub(crate) fn with<I, S>(&self, more: I) -> SensitiveKeys
@@ -97,14 +112,15 @@ impl SensitiveKeys {
 
     /// Whether the raw (still encoded) query key names a secret.
     pub(crate) fn matches(&self, raw_key: &str) -> bool {
-        if self.0.is_empty() {
+        if self.0.keys.is_empty() {
             return false;
         }
         let key = decode_key(raw_key);
         let n = key.len();
-        let from = self.0.partition_point(|k| k.len() < n);
-        let to = from + self.0[from..].partition_point(|k| k.len() == n);
-        self.0[from..to]
+        let Some(&[from, to]) = self.0.starts.get(n..n + 2) else {
+            return false;
+        };
+        self.0.keys[from..to]
             .iter()
             .any(|k| k.eq_ignore_ascii_case(&key))
     }
@@ -128,16 +144,7 @@ fn decode_key(raw: &str) -> Cow<'_, str> {
 /// Replaces the values of sensitive query keys with `REDACTED`, keeping the keys and the order.
 /// Borrowed when nothing needs redacting, which is the common case.
 pub(crate) fn redact_query<'a>(query: &'a str, sensitive: &SensitiveKeys) -> Cow<'a, str> {
-    // The common case (nothing to redact) is decided on bytes: `str`'s pattern searchers cost
-    // several times more on short queries.
-    let secret = |pair: &[u8]| {
-        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
-            return false;
-        };
-        // `&` and `=` are ASCII, so the key is a `str` boundary-wise.
-        std::str::from_utf8(&pair[..eq]).is_ok_and(|key| sensitive.matches(key))
-    };
-    if !query.as_bytes().split(|&b| b == b'&').any(secret) {
+    if !has_secret(query, sensitive) {
         return Cow::Borrowed(query);
     }
     let mut out = String::with_capacity(query.len());
@@ -157,6 +164,25 @@ pub(crate) fn redact_query<'a>(query: &'a str, sensitive: &SensitiveKeys) -> Cow
     Cow::Owned(out)
 }
 
+/// Whether a `key=value` pair of `query` has a sensitive key. The common case (nothing to
+/// redact) is decided on bytes, as `str`'s pattern searchers cost several times more on short
+/// queries; a key is sliced from the `str` itself (`&` and `=` are ASCII, so always at a
+/// character boundary), so no UTF-8 is validated again.
+fn has_secret(query: &str, sensitive: &SensitiveKeys) -> bool {
+    let bytes = query.as_bytes();
+    let mut start = 0;
+    while start <= bytes.len() {
+        let pair = &bytes[start..];
+        let end = pair.iter().position(|&b| b == b'&').unwrap_or(pair.len());
+        let key_end = pair[..end].iter().position(|&b| b == b'=');
+        if key_end.is_some_and(|k| sensitive.matches(&query[start..start + k])) {
+            return true;
+        }
+        start += end + 1;
+    }
+    false
+}
+
 /// An authority (`user:password@host:port`) with any user information replaced by
 /// `REDACTED:REDACTED`, the form the conventions give for `url.full`.
 pub(crate) fn redact_authority(authority: &str) -> Cow<'_, str> {
@@ -169,6 +195,44 @@ pub(crate) fn redact_authority(authority: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_match_by_length_at_every_edge() {
+        let keys = SensitiveKeys::new(["ab", " ABC ", "x", "", "xy"]);
+        for hit in ["AB", "abc", "x", "Xy", "a%62"] {
+            assert!(keys.matches(hit), "{hit}");
+        }
+        for miss in ["", "a", "abcd", "zz", "abd", "longer-than-any-key"] {
+            assert!(!keys.matches(miss), "{miss}");
+        }
+        assert!(!SensitiveKeys::new(Vec::<&str>::new()).matches("x"));
+    }
+
+    #[test]
+    fn secrets_are_found_in_any_pair_and_edge() {
+        let keys = SensitiveKeys::default();
+        for yes in [
+            "token=1",
+            "a=1&token=2",
+            "&token=",
+            "é=1&token=2",
+            "a&&Token=x&b",
+        ] {
+            assert!(has_secret(yes, &keys), "{yes}");
+        }
+        for no in [
+            "",
+            "&",
+            "=",
+            "=token",
+            "token",
+            "a=token",
+            "é=ü&x=1&",
+            "tokens=1",
+        ] {
+            assert!(!has_secret(no, &keys), "{no}");
+        }
+    }
 
     #[test]
     fn nothing_sensitive_stays_borrowed() {
