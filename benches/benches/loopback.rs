@@ -71,11 +71,17 @@ impl Telemetry {
 
 /// Pins the calling thread to the `index`th core, when the machine has two or more.
 fn pin(index: usize) {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let cores = CORES.get_or_init(|| core_affinity::get_core_ids().unwrap_or_default());
     if cores.len() >= 2 {
         core_affinity::set_for_current(cores[index]);
     }
 }
+
+/// The machine's cores, read once before anything is pinned: `get_core_ids` answers the
+/// calling thread's affinity, so read after the load generator pinned itself (and from the
+/// server threads it spawns, which inherit that affinity) it would find one core and pin
+/// nothing, leaving both sides on the same core.
+static CORES: std::sync::OnceLock<Vec<core_affinity::CoreId>> = std::sync::OnceLock::new();
 
 /// Starts the server (instrumented with `telemetry`, bare with `None`) on its own thread and
 /// runtime, pinned to the first core; answers its address. It stops with the process.
@@ -217,6 +223,13 @@ fn row(kind: Kind, name: &str, telemetry: Telemetry) {
 
 fn main() {
     pin(1);
+    match CORES.get().map(Vec::as_slice) {
+        Some([server, load, ..]) => println!(
+            "\nserver pinned to core {}, load generator to core {}",
+            server.id, load.id
+        ),
+        _ => println!("\none core: server and load generator not pinned apart"),
+    }
     println!(
         "\n| loopback (median of {ROUNDS} interleaved rounds) | towerlight | bare req/s | \
          towerlight req/s | ratio |"
