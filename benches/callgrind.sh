@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Instructions per Axum request, per mode, with valgrind's callgrind: deterministic, so one run
+# is the figure (wall-clock means on a shared 2-core machine swing between runs).
+#
+#   bash benches/callgrind.sh            # every mode
+#   bash benches/callgrind.sh bare full  # some modes (the table needs bare and floor)
+#
+# Each mode runs `profile_http` twice, with 2,000 and 12,000 requests; the difference over
+# 10,000 is the cost of one request with start-up, the first requests and shutdown cancelled.
+# Needs valgrind. Modes: see benches/examples/profile_http.rs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "callgrind.sh needs valgrind" >&2; exit 1; }
+modes=("$@")
+[ ${#modes[@]} -gt 0 ] || modes=(bare minimal full metrics unsampled blind floor)
+cargo build --quiet --profile profiling -p towerlight-benches --example profile_http
+bin="${CARGO_TARGET_DIR:-target}/profiling/examples/profile_http"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+
+instructions() { # mode requests -> total instructions
+    valgrind --tool=callgrind --callgrind-out-file="$out/$1.$2" "$bin" "$2" "$1" >/dev/null 2>&1
+    awk '/^summary:/ { print $2; exit }' "$out/$1.$2"
+}
+
+declare -A per
+for m in "${modes[@]}"; do
+    a=$(instructions "$m" 2000)
+    b=$(instructions "$m" 12000)
+    per[$m]=$(((b - a) / 10000))
+done
+
+bare=${per[bare]:-}
+floor=${per[floor]:-}
+echo "| Axum, per request | instructions | overhead vs bare | overhead / SDK floor |"
+echo "|---|---:|---:|---:|"
+for m in "${modes[@]}"; do
+    n=${per[$m]}
+    if [ "$m" = bare ] || [ "$m" = floor ] || [ -z "$bare" ]; then
+        echo "| $m | $n | – | – |"
+        continue
+    fi
+    over=$((n - bare))
+    ratio=–
+    [ -n "$floor" ] && ratio=$(awk -v o="$over" -v f="$floor" 'BEGIN { printf "%.2f×", o / f }')
+    echo "| $m | $n | +$over | $ratio |"
+done
