@@ -208,7 +208,11 @@ mod tests {
         }
         // Pushed out of the thread's entries, still the process's one string.
         assert!(Arc::ptr_eq(&a, &shared_route("/near/{a}")));
-        assert_eq!(&*shared_route("/near/{a}x"), "/near/{a}x", "no prefix match");
+        assert_eq!(
+            &*shared_route("/near/{a}x"),
+            "/near/{a}x",
+            "no prefix match"
+        );
         assert_eq!(&*shared_route("/near/{"), "/near/{");
 
         let n = span_name("GET", "/near/{a}").unwrap();
@@ -218,7 +222,11 @@ mod tests {
         assert_eq!(span_name("GE", "T /near/{a}").unwrap(), "GE T /near/{a}");
         assert_eq!(span_name("POST", "/near/{a}").unwrap(), "POST /near/{a}");
         assert_eq!(span_name("GET", "/near/{b}").unwrap(), "GET /near/{b}");
-        assert_eq!(span_name("GET", &"/y".repeat(MAX_LEN)), None, "past the bound");
+        assert_eq!(
+            span_name("GET", &"/y".repeat(MAX_LEN)),
+            None,
+            "past the bound"
+        );
     }
 
     #[test]

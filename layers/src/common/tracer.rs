@@ -180,3 +180,20 @@ impl opentelemetry::trace::Span for LayerSpan {
         each!(self, s => s.end_with_timestamp(timestamp))
     }
 }
+
+/// Hands each attribute to the span as it comes (`Span::set_attribute`), so the recording-only
+/// attributes need no buffer of their own.
+pub(crate) struct SpanSink<'s, S>(pub(crate) &'s mut S);
+
+impl<S: opentelemetry::trace::Span> Extend<KeyValue> for SpanSink<'_, S> {
+    fn extend<I: IntoIterator<Item = KeyValue>>(&mut self, attributes: I) {
+        for attribute in attributes {
+            self.0.set_attribute(attribute);
+        }
+    }
+}
+
+/// One attribute into `out`.
+pub(crate) fn push(out: &mut impl Extend<KeyValue>, attribute: KeyValue) {
+    out.extend(std::iter::once(attribute));
+}

@@ -3,7 +3,7 @@
 //! `start(request head) → on_response(response head) → on_data* → end*`; `Drop` before a response
 //! = cancelled. The Tower layer, the reqwest middleware and the awc extension all drive it.
 
-use crate::common::tracer::span_builder;
+use crate::common::tracer::{push, span_builder, SpanSink};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -122,29 +122,35 @@ impl HttpClientInstrument {
         &self,
         parts: &http::request::Parts,
         seen: ClientSeen<'_>,
-        out: &mut Vec<KeyValue>,
+        out: &mut impl Extend<KeyValue>,
     ) {
         let config = &self.r.config;
-        out.push(KeyValue::new(
-            attr::HTTP_REQUEST_METHOD,
-            seen.method.value.clone(),
-        ));
+        push(
+            out,
+            KeyValue::new(attr::HTTP_REQUEST_METHOD, seen.method.value.clone()),
+        );
         if let Some((host, port)) = seen.server {
-            out.push(KeyValue::new(attr::SERVER_ADDRESS, host.clone()));
-            out.push(KeyValue::new(attr::SERVER_PORT, i64::from(*port)));
+            push(out, KeyValue::new(attr::SERVER_ADDRESS, host.clone()));
+            push(out, KeyValue::new(attr::SERVER_PORT, i64::from(*port)));
         }
-        out.push(KeyValue::new(
-            attr::URL_FULL,
-            full_url(&parts.uri, &config.sensitive_query, config.max_value_length),
-        ));
+        push(
+            out,
+            KeyValue::new(
+                attr::URL_FULL,
+                full_url(&parts.uri, &config.sensitive_query, config.max_value_length),
+            ),
+        );
         if let Some(t) = seen.template {
-            out.push(KeyValue::new(attr::URL_TEMPLATE, t.clone()));
+            push(out, KeyValue::new(attr::URL_TEMPLATE, t.clone()));
         }
         if seen.resend_count > 0 {
-            out.push(KeyValue::new(
-                attr::HTTP_REQUEST_RESEND_COUNT,
-                i64::from(seen.resend_count),
-            ));
+            push(
+                out,
+                KeyValue::new(
+                    attr::HTTP_REQUEST_RESEND_COUNT,
+                    i64::from(seen.resend_count),
+                ),
+            );
         }
     }
 
@@ -216,36 +222,42 @@ impl HttpClientInstrument {
             hook(parts, &mut extra);
         }
         if recording {
-            let mut more = Vec::with_capacity(4 + extra.len());
+            // Straight into the span, one by one as the SDK takes them: no buffer between.
+            let mut more = SpanSink(&mut span);
             if !sampler_reads {
                 self.sampler_attributes(parts, seen, &mut more);
             }
             if let Some(original) = &method.original {
-                more.push(KeyValue::new(
-                    attr::HTTP_REQUEST_METHOD_ORIGINAL,
-                    original.clone(),
-                ));
+                push(
+                    &mut more,
+                    KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original.clone()),
+                );
             }
             self.r.request_headers.capture(&parts.headers, &mut more);
             if config.semconv.http_dup {
                 #[allow(deprecated)]
                 {
-                    more.push(KeyValue::new(
-                        attr::HTTP_METHOD,
-                        capped(parts.method.as_str(), max),
-                    ));
-                    more.push(KeyValue::new(
-                        attr::HTTP_URL,
-                        full_url(&parts.uri, &config.sensitive_query, max),
-                    ));
+                    push(
+                        &mut more,
+                        KeyValue::new(attr::HTTP_METHOD, capped(parts.method.as_str(), max)),
+                    );
+                    push(
+                        &mut more,
+                        KeyValue::new(
+                            attr::HTTP_URL,
+                            full_url(&parts.uri, &config.sensitive_query, max),
+                        ),
+                    );
                     if let Some((host, port)) = &server {
-                        more.push(KeyValue::new(attr::NET_PEER_NAME, host.clone()));
-                        more.push(KeyValue::new(attr::NET_PEER_PORT, i64::from(*port)));
+                        push(&mut more, KeyValue::new(attr::NET_PEER_NAME, host.clone()));
+                        push(
+                            &mut more,
+                            KeyValue::new(attr::NET_PEER_PORT, i64::from(*port)),
+                        );
                     }
                 }
             }
             more.extend(extra.iter().cloned());
-            opentelemetry::trace::Span::set_attributes(&mut span, more);
         }
         let cx = crate::propagation::random::context_with(&parent, span);
         self.r.propagator.inject(&cx, &mut parts.headers);

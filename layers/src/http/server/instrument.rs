@@ -4,7 +4,7 @@
 //! an unfinished call = cancelled. The Tower service, the body wrapper and the Actix middleware are
 //! thin shells that call these methods.
 
-use crate::common::tracer::span_builder;
+use crate::common::tracer::{push, span_builder, SpanSink};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -14,7 +14,6 @@ use http::{HeaderMap, Version};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as attr;
-use smallvec::SmallVec;
 
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::common::address::{self, HeadScan};
@@ -310,15 +309,14 @@ impl HttpServerInstrument {
         let mut span = tracer.build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
         if recording {
-            let mut more = AttrBuf::new();
+            // Straight into the span, one by one as the SDK takes them: no buffer between.
+            let mut more = SpanSink(&mut span);
             if !sampler_reads {
                 seen.server = seen.head.server_address(parts);
                 sampler_attributes(parts, method, route, &seen, max, &mut more);
             }
             self.request_attributes(parts, seen, method, &mut more);
             more.extend(extra.iter().cloned());
-            // Drained, not moved: the buffer is large, and a move copies all of it.
-            opentelemetry::trace::Span::set_attributes(&mut span, more.drain(..));
         }
         let cx = crate::propagation::random::context_with(&parent, span);
         (cx, recording)
@@ -343,7 +341,7 @@ impl HttpServerInstrument {
         parts: &http::request::Parts,
         seen: Seen<'_>,
         method: &MethodAttr,
-        out: &mut AttrBuf,
+        out: &mut impl Extend<KeyValue>,
     ) {
         let Seen {
             head,
@@ -352,35 +350,41 @@ impl HttpServerInstrument {
             peer,
         } = seen;
         if let Some(original) = &method.original {
-            out.push(KeyValue::new(
-                attr::HTTP_REQUEST_METHOD_ORIGINAL,
-                original.clone(),
-            ));
+            push(
+                out,
+                KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original.clone()),
+            );
         }
         let max = self.r.config.max_value_length;
         if let Some(q) = parts.uri.query() {
             let q = redact_query(q, &self.r.config.sensitive_query);
-            out.push(KeyValue::new(attr::URL_QUERY, capped(&q, max)));
+            push(out, KeyValue::new(attr::URL_QUERY, capped(&q, max)));
         }
         let version = protocol_version(parts.version);
-        out.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+        push(out, KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
         let client = head.client_address();
         // One allocation for the peer address, shared by both attributes that carry it.
         let peer_ip = peer.map(|p| StringValue::from(address::ip_arc(p.ip())));
         match (client, &peer_ip) {
-            (Some(c), _) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, capped(c, max))),
-            (None, Some(ip)) => out.push(KeyValue::new(attr::CLIENT_ADDRESS, ip.clone())),
+            (Some(c), _) => push(out, KeyValue::new(attr::CLIENT_ADDRESS, capped(c, max))),
+            (None, Some(ip)) => push(out, KeyValue::new(attr::CLIENT_ADDRESS, ip.clone())),
             (None, None) => {}
         }
         if let (Some(p), Some(ip)) = (peer, &peer_ip) {
-            out.push(KeyValue::new(attr::NETWORK_PEER_ADDRESS, ip.clone()));
-            out.push(KeyValue::new(attr::NETWORK_PEER_PORT, i64::from(p.port())));
+            push(out, KeyValue::new(attr::NETWORK_PEER_ADDRESS, ip.clone()));
+            push(
+                out,
+                KeyValue::new(attr::NETWORK_PEER_PORT, i64::from(p.port())),
+            );
         }
         if let Some(ua) = head.user_agent {
-            out.push(KeyValue::new(
-                attr::USER_AGENT_ORIGINAL,
-                capped_bytes_shared(Kind::UserAgent, ua.as_bytes(), max),
-            ));
+            push(
+                out,
+                KeyValue::new(
+                    attr::USER_AGENT_ORIGINAL,
+                    capped_bytes_shared(Kind::UserAgent, ua.as_bytes(), max),
+                ),
+            );
         }
         if !self.r.request_headers.is_empty() {
             self.r.request_headers.capture(&parts.headers, out);
@@ -388,11 +392,11 @@ impl HttpServerInstrument {
         if self.r.config.semconv.http_dup {
             #[allow(deprecated)]
             {
-                out.push(KeyValue::new(
-                    attr::HTTP_METHOD,
-                    capped(parts.method.as_str(), max),
-                ));
-                out.push(KeyValue::new(attr::HTTP_SCHEME, scheme));
+                push(
+                    out,
+                    KeyValue::new(attr::HTTP_METHOD, capped(parts.method.as_str(), max)),
+                );
+                push(out, KeyValue::new(attr::HTTP_SCHEME, scheme));
                 let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
                 let target = match target.split_once('?') {
                     Some((path, q)) => {
@@ -400,26 +404,29 @@ impl HttpServerInstrument {
                     }
                     None => target.to_owned(),
                 };
-                out.push(KeyValue::new(attr::HTTP_TARGET, capped(&target, max)));
-                out.push(KeyValue::new(attr::HTTP_FLAVOR, version));
+                push(out, KeyValue::new(attr::HTTP_TARGET, capped(&target, max)));
+                push(out, KeyValue::new(attr::HTTP_FLAVOR, version));
                 if let Some((host, port)) = server {
-                    out.push(KeyValue::new(attr::NET_HOST_NAME, capped(host, max)));
+                    push(out, KeyValue::new(attr::NET_HOST_NAME, capped(host, max)));
                     if let Some(port) = port {
-                        out.push(KeyValue::new(attr::NET_HOST_PORT, i64::from(port)));
+                        push(out, KeyValue::new(attr::NET_HOST_PORT, i64::from(port)));
                     }
                 }
                 if let Some(ua) = head.user_agent {
-                    out.push(KeyValue::new(
-                        attr::HTTP_USER_AGENT,
-                        capped_bytes(ua.as_bytes(), max),
-                    ));
+                    push(
+                        out,
+                        KeyValue::new(attr::HTTP_USER_AGENT, capped_bytes(ua.as_bytes(), max)),
+                    );
                 }
                 if let Some(c) = client {
-                    out.push(KeyValue::new(attr::HTTP_CLIENT_IP, capped(c, max)));
+                    push(out, KeyValue::new(attr::HTTP_CLIENT_IP, capped(c, max)));
                 }
                 if let (Some(p), Some(ip)) = (peer, peer_ip) {
-                    out.push(KeyValue::new(attr::NET_SOCK_PEER_ADDR, ip));
-                    out.push(KeyValue::new(attr::NET_SOCK_PEER_PORT, i64::from(p.port())));
+                    push(out, KeyValue::new(attr::NET_SOCK_PEER_ADDR, ip));
+                    push(
+                        out,
+                        KeyValue::new(attr::NET_SOCK_PEER_PORT, i64::from(p.port())),
+                    );
                 }
             }
         }
@@ -739,9 +746,6 @@ const SPAN_ATTRIBUTES: usize = 16;
 /// duplicated old names (`OTEL_SEMCONV_STABILITY_OPT_IN=http/dup`); hook attributes are counted
 /// where they are known.
 const CONFIGURED_ATTRIBUTES: usize = 16;
-
-/// The recording-only span attributes, gathered on the stack.
-type AttrBuf = SmallVec<[KeyValue; 16]>;
 
 /// `http.server.active_requests` attributes.
 fn active_attributes(method: &MethodAttr, scheme: &'static str) -> [KeyValue; 2] {
