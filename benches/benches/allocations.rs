@@ -9,7 +9,7 @@ use std::alloc::System;
 
 use opentelemetry::trace::noop::NoopTracerProvider;
 use opentelemetry_sdk::trace::Sampler;
-use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
     axum_call, floor_metric_attributes, floor_span_attributes, meter_provider, tracer_provider,
@@ -19,18 +19,9 @@ use towerlight_benches::{
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-const N: usize = 20_000;
-
 /// Allocations per call of `f`, after a warm-up that fills every cache.
-fn per_call(mut f: impl FnMut()) -> f64 {
-    for _ in 0..2_000 {
-        f();
-    }
-    let region = Region::new(GLOBAL);
-    for _ in 0..N {
-        f();
-    }
-    region.change().allocations as f64 / N as f64
+fn per_call(f: impl FnMut()) -> f64 {
+    towerlight_benches::allocations_per_call(GLOBAL, 2000, 20000, f)
 }
 
 fn main() {

@@ -476,3 +476,21 @@ impl<B: http_body::Body> http_body::Body for PassBody<B> {
         self.inner.size_hint()
     }
 }
+
+/// Heap allocations per call of `f` counted by `counter` (the binary's counting global
+/// allocator), after `warm_up` calls that fill every cache, over `calls` calls.
+pub fn allocations_per_call(
+    counter: &'static stats_alloc::StatsAlloc<std::alloc::System>,
+    warm_up: usize,
+    calls: u32,
+    mut f: impl FnMut(),
+) -> f64 {
+    for _ in 0..warm_up {
+        f();
+    }
+    let region = stats_alloc::Region::new(counter);
+    for _ in 0..calls {
+        f();
+    }
+    region.change().allocations as f64 / f64::from(calls)
+}
