@@ -4,6 +4,7 @@
 #
 #   bash benches/callgrind.sh            # every mode
 #   bash benches/callgrind.sh bare full  # some modes (the table needs bare and floor)
+#   bash benches/callgrind.sh --grpc     # one unary Tonic call: bare, server layer, client layer
 #
 # Each mode runs `profile_http` twice, with 2,000 and 12,000 requests; the difference over
 # 10,000 is the cost of one request with start-up, the first requests and shutdown cancelled.
@@ -13,6 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "callgrind.sh needs valgrind" >&2; exit 1; }
+base=bare floor_mode=floor label="Axum, per request"
+if [ "${1:-}" = --grpc ]; then
+    set -- grpc_bare grpc_server grpc_client grpc_floor
+    base=grpc_bare floor_mode=grpc_floor label="Tonic unary call"
+fi
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(bare minimal full metrics unsampled blind floor)
 cargo build --quiet --profile profiling -p towerlight-benches --example profile_http
@@ -34,13 +40,13 @@ for m in "${modes[@]}"; do
     per[$m]=$( { per_request "$m"; per_request "$m"; per_request "$m"; } | sort -n | sed -n 2p)
 done
 
-bare=${per[bare]:-}
-floor=${per[floor]:-}
-echo "| Axum, per request | instructions | overhead vs bare | overhead / SDK floor |"
+bare=${per[$base]:-}
+floor=${per[$floor_mode]:-}
+echo "| $label | instructions | overhead vs bare | overhead / SDK floor |"
 echo "|---|---:|---:|---:|"
 for m in "${modes[@]}"; do
     n=${per[$m]}
-    if [ "$m" = bare ] || [ "$m" = floor ] || [ -z "$bare" ]; then
+    if [ "$m" = "$base" ] || [ "$m" = "$floor_mode" ] || [ -z "$bare" ]; then
         echo "| $m | $n | – | – |"
         continue
     fi

@@ -1,15 +1,17 @@
 //! Runs many requests through the Axum router in one mode, for callgrind/perf profiling:
 //! `bare`, `minimal` (a pass-through layer of the same shape, no telemetry), `full` (traces + metrics, the default), `metrics` (no-op tracer), `unsampled`
 //! (AlwaysOff + metrics), `blind` (the same, told the sampler reads no attributes), or `floor` (no router: the SDK floor, one span with the same thirteen
-//! attributes in a context and one histogram point).
+//! attributes in a context and one histogram point). The gRPC modes run one unary `Echo` call
+//! each: `grpc_bare`, `grpc_server` (the server layer), `grpc_client` (the client layer in front
+//! of the bare server) and `grpc_floor` (three span and three metric attributes).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
 use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
-    axum_call, floor_metric_attributes, floor_span_attributes, meter_provider, tracer_provider,
-    users_router,
+    axum_call, echo_server, floor_metric_attributes, floor_span_attributes, grpc_call,
+    grpc_floor_attributes, meter_provider, tracer_provider, users_router,
 };
 
 fn main() {
@@ -19,7 +21,10 @@ fn main() {
         .unwrap_or(20_000);
     let mode = std::env::args().nth(2).unwrap_or_default();
     if mode == "floor" {
-        return floor(n);
+        return floor(n, floor_span_attributes, &floor_metric_attributes());
+    }
+    if mode == "grpc_floor" {
+        return floor(n, grpc_floor_attributes, &grpc_floor_attributes());
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -35,6 +40,9 @@ fn main() {
             .sampler_reads_attributes(false),
         _ => config.tracer_provider(tracer_provider(Sampler::AlwaysOn)),
     };
+    if let Some(side) = mode.strip_prefix("grpc_") {
+        return grpc(n, side, config);
+    }
     let app = users_router();
     let app = if mode == "bare" {
         app
@@ -50,11 +58,41 @@ fn main() {
     });
 }
 
-/// The SDK floor, `n` times.
-fn floor(n: usize) {
+/// `n` unary gRPC calls: through the bare server, the server layer or the client layer.
+fn grpc(n: usize, side: &str, config: Config) {
+    use tower::Layer as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        match side {
+            "server" => {
+                let server = towerlight_tonic::server_with(config).layer(echo_server());
+                for _ in 0..n {
+                    grpc_call(&server, "Unary", 0).await;
+                }
+            }
+            "client" => {
+                let client = towerlight_tonic::client_with(config).layer(echo_server());
+                for _ in 0..n {
+                    grpc_call(&client, "Unary", 0).await;
+                }
+            }
+            _ => {
+                let bare = echo_server();
+                for _ in 0..n {
+                    grpc_call(&bare, "Unary", 0).await;
+                }
+            }
+        }
+    });
+}
+
+/// The SDK floor, `n` times, with the span attributes `span` makes and `metric` attributes.
+fn floor(n: usize, span: fn() -> Vec<opentelemetry::KeyValue>, metric: &[opentelemetry::KeyValue]) {
     let sdk_floor = towerlight_benches::Floor::new();
-    let metric_attributes = floor_metric_attributes();
     for _ in 0..n {
-        sdk_floor.once(floor_span_attributes(), &metric_attributes);
+        sdk_floor.once(span(), metric);
     }
 }

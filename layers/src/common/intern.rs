@@ -24,6 +24,8 @@ static ROUTES: OnceLock<RwLock<HashSet<Arc<str>>>> = OnceLock::new();
 type Names = HashMap<(Box<str>, Box<str>), &'static str>;
 
 static NAMES: OnceLock<RwLock<Names>> = OnceLock::new();
+/// Names kept as they are (RPC methods).
+static STATICS: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
 
 /// Entries each thread keeps in front of a table.
 const NEAR: usize = 4;
@@ -55,6 +57,7 @@ impl<T: Clone> Near<T> {
 thread_local! {
     static NEAR_ROUTES: RefCell<Near<Arc<str>>> = const { RefCell::new(Near::new()) };
     static NEAR_NAMES: RefCell<Near<&'static str>> = const { RefCell::new(Near::new()) };
+    static NEAR_STATICS: RefCell<Near<&'static str>> = const { RefCell::new(Near::new()) };
 }
 
 /// The thread's entry of `near` that `hit` accepts, else `make`'s value, kept there when
@@ -156,6 +159,40 @@ fn table_name(verb: &str, route: &str) -> Option<&'static str> {
     Some(name)
 }
 
+/// `name` as a `&'static str` kept for the life of the process (an RPC method that is not
+/// client-controlled: its span name and `rpc.method` then cost no allocation), or `None` past
+/// the table's bound ([`CAP`] × [`MAX_LEN`]).
+pub(crate) fn static_name(name: &str) -> Option<&'static str> {
+    let kept = near(
+        &NEAR_STATICS,
+        |kept| *kept == name,
+        || table_static(name).unwrap_or(""),
+        |kept| !kept.is_empty(),
+    );
+    (!kept.is_empty()).then_some(kept)
+}
+
+/// [`static_name`] from the process's table.
+fn table_static(name: &str) -> Option<&'static str> {
+    let table = STATICS.get_or_init(Default::default);
+    if let Some(kept) = table.read().ok().and_then(|t| t.get(name).copied()) {
+        return Some(kept);
+    }
+    if name.is_empty() || name.len() > MAX_LEN {
+        return None;
+    }
+    let mut t = table.write().ok()?;
+    if let Some(kept) = t.get(name) {
+        return Some(kept);
+    }
+    if t.len() >= CAP {
+        return None;
+    }
+    let kept: &'static str = Box::leak(name.into());
+    t.insert(kept);
+    Some(kept)
+}
+
 /// `"{verb} {route}"`: the interned [`span_name`], or joined for this one span past the
 /// table's bound.
 pub(crate) fn joined_name(verb: &str, route: &str) -> std::borrow::Cow<'static, str> {
@@ -227,6 +264,19 @@ mod tests {
             None,
             "past the bound"
         );
+    }
+
+    #[test]
+    fn a_static_name_is_kept_once_within_the_bound() {
+        let a = static_name("pkg.Svc/Static").unwrap();
+        assert_eq!(a, "pkg.Svc/Static");
+        assert!(std::ptr::eq(
+            a,
+            static_name(&String::from("pkg.Svc/Static")).unwrap()
+        ));
+        assert_eq!(static_name(""), None);
+        assert_eq!(static_name(&"s".repeat(MAX_LEN + 1)), None);
+        assert_eq!(static_name("pkg.Svc/Static2").unwrap(), "pkg.Svc/Static2");
     }
 
     #[test]

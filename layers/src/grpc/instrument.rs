@@ -172,7 +172,7 @@ impl GrpcInstrument {
         links: Option<Vec<opentelemetry::trace::Link>>,
         target: Option<RpcTarget>,
     ) -> GrpcCall {
-        let (method, method_parts) = method_from_path(parts.uri.path());
+        let (method, method_split) = method_from_path(parts.uri.path());
         let mut extra = Vec::new();
         if let Some(hook) = &self.config().request_hook {
             hook(parts, &mut extra);
@@ -194,7 +194,7 @@ impl GrpcInstrument {
             parent,
             links,
             method,
-            method_parts,
+            method_split,
             target,
             attributes,
             extra,
@@ -223,12 +223,12 @@ impl GrpcInstrument {
 
 /// `package.Service/Method` from a request path `/package.Service/Method`, split; a path of
 /// another shape keeps no parts (and is never known).
-fn method_from_path(path: &str) -> (String, Option<(String, String)>) {
+fn method_from_path(path: &str) -> (String, Option<usize>) {
     let full = path.strip_prefix('/').unwrap_or(path);
     let split = full
         .split_once('/')
         .filter(|(svc, m)| !svc.is_empty() && !m.is_empty() && !m.contains('/'))
-        .map(|(s, m)| (s.to_owned(), m.to_owned()));
+        .map(|(s, _)| s.len());
     (full.to_owned(), split)
 }
 
@@ -492,7 +492,10 @@ mod tests {
     fn paths_split_into_service_and_method() {
         let (full, parts) = method_from_path("/pkg.Svc/Do");
         assert_eq!(full, "pkg.Svc/Do");
-        assert_eq!(parts, Some(("pkg.Svc".to_owned(), "Do".to_owned())));
+        assert_eq!(
+            parts.map(|i| (&full[..i], &full[i + 1..])),
+            Some(("pkg.Svc", "Do"))
+        );
         for bad in ["/", "/nope", "//x", "/a/b/c", ""] {
             assert_eq!(method_from_path(bad).1, None, "{bad}");
         }

@@ -140,7 +140,7 @@ impl JsonRpcInstrument {
             parent,
             links,
             method: request.method.to_owned(),
-            method_parts: None,
+            method_split: None,
             target,
             attributes,
             extra: Vec::new(),

@@ -82,8 +82,9 @@ impl LearnedMethods {
 
     /// Whether `method` may be reported by name; learns it first when `handler_ran`.
     fn confirm(&self, method: &str, handler_ran: bool) -> bool {
-        if self.contains(method) || !handler_ran {
-            return self.contains(method);
+        let known = self.contains(method);
+        if known || !handler_ran {
+            return known;
         }
         if let Ok(mut names) = self.names.write() {
             if names.len() < Self::CAP {
@@ -121,10 +122,11 @@ impl std::fmt::Debug for RpcInstrument {
 pub(crate) struct RpcStart {
     pub(crate) parent: Context,
     pub(crate) links: Option<Vec<Link>>,
-    /// The method as the caller named it, split as (service, method) when the system has
-    /// services.
+    /// The method as the caller named it.
     pub(crate) method: String,
-    pub(crate) method_parts: Option<(String, String)>,
+    /// Where `method` splits as (service, method), when the system has services: the byte of
+    /// the one-byte separator.
+    pub(crate) method_split: Option<usize>,
     /// `server.address` / `server.port` (on client metrics too).
     pub(crate) target: Option<RpcTarget>,
     /// The system's own span attributes (peer, ids, metadata): set only when the span records.
@@ -208,19 +210,22 @@ impl RpcInstrument {
     /// attributes at creation and the rest only if it records.
     pub(crate) fn start(self: &Arc<Self>, start: RpcStart) -> RpcCall {
         let max = self.config.max_value_length;
-        let parts = start
-            .method_parts
-            .as_ref()
-            .map(|(s, m)| (s.as_str(), m.as_str()));
-        let method = RpcMethod::resolve(&start.method, parts, self.known.as_ref(), max);
         // Without a known list, a server reports a method by name only once a handler has
         // proven it: until then the name is client-controlled, so `rpc.method` (set once, at the
-        // end) and the span name (the system's until then) wait for the outcome.
-        let provisional = !method.is_other()
-            && self
-                .learned
-                .as_ref()
-                .is_some_and(|learned| !learned.contains(method.value.as_str()));
+        // end) and the span name (the system's until then) wait for the outcome — and the name
+        // is not interned.
+        let unproven = self
+            .learned
+            .as_ref()
+            .is_some_and(|learned| !learned.contains(&start.method));
+        let method = RpcMethod::resolve(
+            start.method,
+            start.method_split,
+            self.known.as_ref(),
+            max,
+            !unproven,
+        );
+        let provisional = unproven && !method.is_other();
         // Sampler-visible attributes at creation, unless the sampler reads none (then only
         // once the span records, as for HTTP).
         let sampler_reads = self.lazy.sampler_reads_attributes();

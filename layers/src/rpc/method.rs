@@ -60,30 +60,41 @@ impl KnownRpcMethods {
 pub(crate) struct RpcMethod {
     /// `rpc.method`: `package.Service/Method` or `_OTHER`.
     pub(crate) value: StringValue,
+    /// `value` as a process-wide string (an interned name), when it is one: the span name
+    /// and every clone then share it.
+    name: Option<&'static str>,
     /// `rpc.method_original` when `value` is `_OTHER`.
     pub(crate) original: Option<StringValue>,
-    /// The path split as (service, method), for the old `rpc.service` / short `rpc.method`.
-    pub(crate) parts: Option<(StringValue, StringValue)>,
+    /// Where `value` splits into (service, method) — the byte of the one-byte separator — for
+    /// the old `rpc.service` / short `rpc.method`, made only when those are on.
+    split: Option<usize>,
 }
 
 impl RpcMethod {
-    /// A method the caller names as `full`, split as (service, method) when the system has
-    /// services: reported by name when `known` is unset or holds it, else `_OTHER` (with
-    /// `full` capped to `max` bytes in `rpc.method_original`).
+    /// A method the caller names as `full` (split as (service, method) at byte `split` when the
+    /// system has services): reported by name when `known` is unset or holds it, else
+    /// `_OTHER` (with `full` capped to `max` bytes in `rpc.method_original`). A name that may be
+    /// reported is `shared` from the process's interned names when the caller says it is not
+    /// client-controlled (known, proven, or the application's own).
     pub(crate) fn resolve(
-        full: &str,
-        parts: Option<(&str, &str)>,
+        full: String,
+        split: Option<usize>,
         known: Option<&KnownRpcMethods>,
         max: usize,
+        shared: bool,
     ) -> RpcMethod {
-        if !full.is_empty() && known.is_none_or(|k| k.contains(full)) {
+        if !full.is_empty() && known.is_none_or(|k| k.contains(&full)) {
+            let name = shared
+                .then(|| crate::common::intern::static_name(&full))
+                .flatten();
             RpcMethod {
-                value: full.to_owned().into(),
+                value: name.map_or_else(|| full.into(), StringValue::from),
+                name,
                 original: None,
-                parts: parts.map(|(s, m)| (s.to_owned().into(), m.to_owned().into())),
+                split,
             }
         } else {
-            RpcMethod::other(full, max)
+            RpcMethod::other(&full, max)
         }
     }
 
@@ -91,18 +102,26 @@ impl RpcMethod {
     pub(crate) fn other(full: &str, max: usize) -> RpcMethod {
         RpcMethod {
             value: StringValue::from(OTHER),
+            name: None,
             original: Some(crate::common::limit::capped(full, max)),
-            parts: None,
+            split: None,
         }
+    }
+
+    /// (service, method), when the name has both.
+    fn parts(&self) -> Option<(&str, &str)> {
+        let value = self.value.as_str();
+        let i = self.split.filter(|&i| i < value.len())?;
+        Some((value.get(..i)?, value.get(i + 1..)?))
     }
 
     /// The old `rpc.service` attribute (`rpc/dup`), when the method has a service part.
     pub(crate) fn push_service(&self, out: &mut Vec<opentelemetry::KeyValue>) {
-        if let Some((service, _)) = &self.parts {
+        if let Some((service, _)) = self.parts() {
             #[allow(deprecated)]
             out.push(opentelemetry::KeyValue::new(
                 opentelemetry_semantic_conventions::attribute::RPC_SERVICE,
-                service.clone(),
+                service.to_owned(),
             ));
         }
     }
@@ -113,17 +132,17 @@ impl RpcMethod {
 
     /// The span name: the method, or the system's name (`grpc`, `jsonrpc`) for `_OTHER`.
     pub(crate) fn span_name(&self, system: &'static str) -> Cow<'static, str> {
-        if self.is_other() {
-            Cow::Borrowed(system)
-        } else {
-            Cow::Owned(self.value.as_str().to_owned())
+        match (self.is_other(), self.name) {
+            (true, _) => Cow::Borrowed(system),
+            (false, Some(name)) => Cow::Borrowed(name),
+            (false, None) => Cow::Owned(self.value.as_str().to_owned()),
         }
     }
 
     /// The short method name for the old metrics (`rpc/dup`): the method part, or the name.
     pub(crate) fn short(&self) -> StringValue {
-        match &self.parts {
-            Some((_, m)) => m.clone(),
+        match self.parts() {
+            Some((_, m)) => m.to_owned().into(),
             None => self.value.clone(),
         }
     }
@@ -133,22 +152,52 @@ impl RpcMethod {
 mod tests {
     use super::*;
 
+    fn resolve(full: &str, split: Option<usize>, known: Option<&KnownRpcMethods>) -> RpcMethod {
+        RpcMethod::resolve(full.to_owned(), split, known, 2048, false)
+    }
+
     #[test]
     fn names_known_and_other() {
-        let m = RpcMethod::resolve("pkg.Svc/Do", Some(("pkg.Svc", "Do")), None, 2048);
+        let m = resolve("pkg.Svc/Do", Some(7), None);
         assert_eq!(m.value.as_str(), "pkg.Svc/Do");
         assert_eq!(m.span_name("grpc"), "pkg.Svc/Do");
         assert_eq!(m.short().as_str(), "Do");
-        let m = RpcMethod::resolve("eth_call", None, None, 2048);
+        let mut service = Vec::new();
+        m.push_service(&mut service);
+        assert_eq!(service[0].value.as_str(), "pkg.Svc");
+        let m = resolve("eth_call", None, None);
         assert_eq!(m.short().as_str(), "eth_call");
-        let empty = RpcMethod::resolve("", None, None, 2048);
+        let empty = resolve("", None, None);
         assert_eq!(empty.span_name("jsonrpc"), "jsonrpc");
         let known = KnownRpcMethods::new(["pkg.Svc/Do"]);
-        assert!(!RpcMethod::resolve("pkg.Svc/Do", None, Some(&known), 2048).is_other());
-        let other = RpcMethod::resolve("pkg.Svc/Nope", None, Some(&known), 2048);
+        assert!(!resolve("pkg.Svc/Do", None, Some(&known)).is_other());
+        let other = resolve("pkg.Svc/Nope", None, Some(&known));
         assert_eq!(other.value.as_str(), "_OTHER");
         assert_eq!(other.original.unwrap().as_str(), "pkg.Svc/Nope");
         let long = RpcMethod::other(&"x".repeat(100), 10);
         assert_eq!(long.original.unwrap().as_str(), "xxxxxxx…");
+    }
+
+    #[test]
+    fn a_shared_name_is_the_process_string_and_a_bad_split_is_no_split() {
+        let a = RpcMethod::resolve("pkg.Svc/Shared".into(), Some(7), None, 2048, true);
+        let b = RpcMethod::resolve("pkg.Svc/Shared".into(), Some(7), None, 2048, true);
+        assert!(matches!(
+            a.span_name("grpc"),
+            Cow::Borrowed("pkg.Svc/Shared")
+        ));
+        assert!(std::ptr::eq(a.value.as_str(), b.value.as_str()));
+        let owned = resolve("pkg.Svc/Shared", Some(7), None);
+        assert!(matches!(owned.span_name("grpc"), Cow::Owned(_)));
+        let mut service = Vec::new();
+        for split in [Some(99), Some(14), None] {
+            let m = resolve("pkg.Svc/Shared", split, None);
+            assert_eq!(m.short().as_str(), "pkg.Svc/Shared", "{split:?}");
+            m.push_service(&mut service);
+        }
+        assert!(service.is_empty());
+        // A split inside a multi-byte character is no split.
+        let m = resolve("é/x", Some(1), None);
+        assert_eq!(m.short().as_str(), "é/x");
     }
 }

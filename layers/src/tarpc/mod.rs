@@ -77,11 +77,17 @@ impl WireContext {
 /// `Service/method` from tarpc's generated request name `Service.method` (the shape of the
 /// conventions' fully-qualified `rpc.method`), with its parts.
 pub fn method_name(generated: &str) -> (String, Option<(String, String)>) {
+    let (name, split) = method_split(generated);
+    let parts = split.map(|i| (name[..i].to_owned(), name[i + 1..].to_owned()));
+    (name, parts)
+}
+
+/// [`method_name`] with the split as the byte of the `/` (no strings of its own for the parts).
+fn method_split(generated: &str) -> (String, Option<usize>) {
     match generated.split_once('.') {
-        Some((service, method)) if !service.is_empty() && !method.is_empty() => (
-            format!("{service}/{method}"),
-            Some((service.to_owned(), method.to_owned())),
-        ),
+        Some((service, method)) if !service.is_empty() && !method.is_empty() => {
+            (format!("{service}/{method}"), Some(service.len()))
+        }
         _ => (generated.to_owned(), None),
     }
 }
@@ -129,12 +135,12 @@ impl TarpcInstrument {
         deadline: Option<Duration>,
         target: Option<RpcTarget>,
     ) -> TarpcCall {
-        let (method, method_parts) = method_name(method);
+        let (method, method_split) = method_split(method);
         let rpc = self.rpc.start(RpcStart {
             parent,
             links: None,
             method,
-            method_parts,
+            method_split,
             target,
             attributes: Vec::new(),
             extra: Vec::new(),
