@@ -31,13 +31,14 @@ static STATICS: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
 const NEAR: usize = 4;
 
 /// A thread's last few entries of a table, newest replacing the oldest.
-struct Near<T> {
+pub(crate) struct Near<T> {
     slots: [Option<T>; NEAR],
     next: usize,
 }
 
 impl<T: Clone> Near<T> {
-    const fn new() -> Self {
+    /// No entries.
+    pub(crate) const fn new() -> Self {
         Near {
             slots: [const { None }; NEAR],
             next: 0,
@@ -63,7 +64,7 @@ thread_local! {
 /// The thread's entry of `near` that `hit` accepts, else `make`'s value, kept there when
 /// `keep` says so. Without the thread's cache (a thread being torn down, a re-entrant call)
 /// it is just `make`.
-fn near<T: Clone + 'static>(
+pub(crate) fn near<T: Clone + 'static>(
     near: &'static std::thread::LocalKey<RefCell<Near<T>>>,
     hit: impl Fn(&T) -> bool,
     make: impl FnOnce() -> T,

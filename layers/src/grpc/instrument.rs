@@ -465,9 +465,12 @@ impl CallObserver for GrpcCall {
     }
 }
 
+/// `grpc-timeout`, parsed once (see `status::from_headers`).
+static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
+
 /// The `grpc-timeout` request header: up to 8 digits and a unit (H, M, S, m, u, n).
 fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let value = headers.get(&GRPC_TIMEOUT)?.to_str().ok()?;
     if value.len() < 2 || value.len() > 9 {
         return None;
     }

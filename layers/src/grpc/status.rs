@@ -51,9 +51,12 @@ pub(crate) fn normalize(code: u32) -> u16 {
         .unwrap_or(UNKNOWN)
 }
 
+/// `grpc-status`, parsed once: looked up by a `&str`, the name would be parsed per lookup.
+static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 /// `grpc-status` from a header or trailer map, if present and numeric.
 pub(crate) fn from_headers(headers: &HeaderMap) -> Option<u16> {
-    let value = headers.get("grpc-status")?.to_str().ok()?.trim();
+    let value = headers.get(&GRPC_STATUS)?.to_str().ok()?.trim();
     value.parse::<u32>().ok().map(normalize).or(Some(UNKNOWN))
 }
 

@@ -13,6 +13,8 @@ use opentelemetry_semantic_conventions::attribute as attr;
 use opentelemetry_semantic_conventions::metric as semconv_metric;
 use smallvec::SmallVec;
 
+use crate::common::intern::{near, static_name, Near};
+
 use super::method::{KnownRpcMethods, RpcMethod};
 use super::{RpcSide, RpcTarget};
 use crate::common::bind::SeriesCache;
@@ -69,15 +71,45 @@ impl RpcMetrics {
 /// The methods a server has seen a handler answer, so their names can be used in metrics without
 /// a configured list. Bounded: past the cap, new names stay `_OTHER`.
 struct LearnedMethods {
+    /// This set among all (a thread's recent entries name their set).
+    id: u64,
     names: std::sync::RwLock<std::collections::HashSet<Box<str>>>,
+}
+
+/// Ids of [`LearnedMethods`] sets (0 is none).
+static NEXT_LEARNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    /// The (set, method) pairs this thread last found learned: a set only grows, so a method
+    /// once found stays learned, and the set's lock and hash are skipped.
+    static NEAR_LEARNED: std::cell::RefCell<Near<(u64, &'static str)>> =
+        const { std::cell::RefCell::new(Near::new()) };
 }
 
 impl LearnedMethods {
     const CAP: usize = 4096;
 
+    fn new() -> LearnedMethods {
+        LearnedMethods {
+            id: NEXT_LEARNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            names: std::sync::RwLock::new(std::collections::HashSet::new()),
+        }
+    }
+
     /// Whether a handler has already proven `method`.
     fn contains(&self, method: &str) -> bool {
-        self.names.read().is_ok_and(|names| names.contains(method))
+        let id = self.id;
+        let (found, _) = near(
+            &NEAR_LEARNED,
+            |&(set, name)| set == id && name == method,
+            || match self.names.read().is_ok_and(|names| names.contains(method)) {
+                // A proven name is not client-controlled: interned, it can be kept here.
+                true => (id, static_name(method).unwrap_or("")),
+                false => (0, ""),
+            },
+            |&(set, name)| set != 0 && !name.is_empty(),
+        );
+        found != 0
     }
 
     /// Whether `method` may be reported by name; learns it first when `handler_ran`.
@@ -168,9 +200,7 @@ impl RpcInstrument {
             system,
             side,
             lazy: Lazy::new(config, build),
-            learned: (side == RpcSide::Server && known.is_none()).then(|| LearnedMethods {
-                names: std::sync::RwLock::new(std::collections::HashSet::new()),
-            }),
+            learned: (side == RpcSide::Server && known.is_none()).then(LearnedMethods::new),
             known,
             config: config.clone(),
         }
@@ -510,5 +540,33 @@ impl Drop for RpcCall {
                 ..RpcOutcome::default()
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LearnedMethods;
+
+    #[test]
+    fn a_method_is_learned_by_its_own_set_only_and_only_when_a_handler_ran() {
+        let (a, b) = (LearnedMethods::new(), LearnedMethods::new());
+        assert!(!a.contains("pkg.Svc/Learn"));
+        assert!(!a.confirm("pkg.Svc/Learn", false), "no handler: not proven");
+        assert!(!a.contains("pkg.Svc/Learn"), "and not remembered");
+        assert!(a.confirm("pkg.Svc/Learn", true));
+        for _ in 0..2 {
+            // The second time from the thread's recent entries.
+            assert!(a.contains("pkg.Svc/Learn"));
+            assert!(!b.contains("pkg.Svc/Learn"), "another set");
+            assert!(!a.contains("pkg.Svc/Lear"));
+            assert!(!a.contains("pkg.Svc/Learnt"));
+        }
+        assert!(a.confirm("pkg.Svc/Learn", false), "proven once is enough");
+        let other_thread = std::thread::scope(|s| {
+            s.spawn(|| (a.contains("pkg.Svc/Learn"), b.contains("pkg.Svc/Learn")))
+                .join()
+                .unwrap()
+        });
+        assert_eq!(other_thread, (true, false));
     }
 }
