@@ -411,8 +411,12 @@ impl GrpcCall {
             };
         // A gRPC handler answered: an OK status, or response messages in a gRPC response.
         let handler_ran = state.grpc_response && (code == status::OK || state.response_bytes > 0);
-        #[allow(deprecated)]
-        let dup = vec![KeyValue::new(attr::RPC_GRPC_STATUS_CODE, i64::from(code))];
+        // The old names only under `rpc/dup`: otherwise no Vec is allocated.
+        let dup = match self.inst.config().semconv.rpc_dup {
+            #[allow(deprecated)]
+            true => vec![KeyValue::new(attr::RPC_GRPC_STATUS_CODE, i64::from(code))],
+            false => Vec::new(),
+        };
         let dup_metric = dup.clone();
         self.rpc.finish(RpcOutcome {
             status_code: Some(StringValue::from(name)),

@@ -433,7 +433,7 @@ impl RpcCall {
         let method = inst.decided_method(&state, outcome.handler_ran);
         let span = self.cx.span();
         if state.recording {
-            let mut end = Vec::with_capacity(6);
+            let mut end: SmallVec<[KeyValue; 6]> = SmallVec::new();
             if state.provisional {
                 // Set once: every key appears once on a span (the SDK appends, never replaces).
                 span.update_name(method.span_name(inst.system));

@@ -116,13 +116,13 @@ impl RpcMethod {
     }
 
     /// The old `rpc.service` attribute (`rpc/dup`), when the method has a service part.
-    pub(crate) fn push_service(&self, out: &mut Vec<opentelemetry::KeyValue>) {
+    pub(crate) fn push_service(&self, out: &mut impl Extend<opentelemetry::KeyValue>) {
         if let Some((service, _)) = self.parts() {
             #[allow(deprecated)]
-            out.push(opentelemetry::KeyValue::new(
+            out.extend([opentelemetry::KeyValue::new(
                 opentelemetry_semantic_conventions::attribute::RPC_SERVICE,
                 service.to_owned(),
-            ));
+            )]);
         }
     }
 
