@@ -63,7 +63,7 @@ pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        let Ok(name) = HeaderName::from_bytes(key.as_bytes()) else {
+        let Some(name) = header_name(key) else {
             return;
         };
         let Ok(value) = HeaderValue::try_from(value) else {
@@ -77,9 +77,38 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
+/// The header `key` names: the propagators' own names pre-parsed (parsing one costs more than
+/// the rest of an injection's header work), any other parsed.
+fn header_name(key: &str) -> Option<HeaderName> {
+    static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+    static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+    match key {
+        "traceparent" => Some(TRACEPARENT.clone()),
+        "tracestate" => Some(TRACESTATE.clone()),
+        "baggage" => Some(BAGGAGE.clone()),
+        _ => HeaderName::from_bytes(key.as_bytes()).ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn injected_names_are_the_parsed_ones() {
+        for key in ["traceparent", "tracestate", "baggage", "uber-trace-id", "X-B3-TraceId"] {
+            let mut headers = HeaderMap::new();
+            HeaderInjector(&mut headers).set(key, "v".into());
+            let want = HeaderName::from_bytes(key.as_bytes()).unwrap();
+            assert_eq!(headers.get(&want).unwrap(), "v", "{key}");
+            assert_eq!(headers.len(), 1);
+        }
+        let mut headers = HeaderMap::new();
+        HeaderInjector(&mut headers).set("bad name", "v".into());
+        HeaderInjector(&mut headers).set("ok", "bad\nvalue".into());
+        assert!(headers.is_empty());
+    }
 
     #[test]
     fn get_is_case_insensitive() {
