@@ -286,8 +286,9 @@ impl GrpcCall {
             return;
         }
         let state = &mut self.state;
-        state.grpc_response = super::is_grpc(&response.headers);
-        if state.grpc_response && super::is_grpc_web(&response.headers) {
+        let (grpc, web) = super::response_kind(&response.headers);
+        state.grpc_response = grpc;
+        if web {
             state.web_trailers = Some(FrameParser::default());
         }
         if let Some(code) = status::from_headers(&response.headers) {

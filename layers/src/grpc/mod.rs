@@ -31,16 +31,16 @@ pub(crate) fn is_grpc_content_type(content_type: Option<&http::HeaderValue>) -> 
     })
 }
 
-/// Whether a gRPC response ([`is_grpc`]) is gRPC-Web, whose trailers travel in the body.
-pub(crate) fn is_grpc_web(headers: &http::HeaderMap) -> bool {
-    content_type(headers).is_some_and(|ct| ct.starts_with("application/grpc-web"))
-}
-
-fn content_type(headers: &http::HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+/// Whether a response is gRPC ([`is_grpc`]) and whether it is gRPC-Web (trailers in the body),
+/// from one `Content-Type` lookup.
+pub(crate) fn response_kind(headers: &http::HeaderMap) -> (bool, bool) {
+    let content_type = headers.get(http::header::CONTENT_TYPE);
+    let grpc = is_grpc_content_type(content_type);
+    let web = grpc
+        && content_type
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.trim().starts_with("application/grpc-web"));
+    (grpc, web)
 }
 
 #[cfg(test)]
@@ -63,6 +63,9 @@ mod tests {
         ] {
             h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
             assert_eq!(is_grpc(&h), yes, "{ct}");
+            let web = yes && ct.starts_with("application/grpc-web");
+            assert_eq!(response_kind(&h), (yes, web), "{ct}");
         }
+        assert_eq!(response_kind(&http::HeaderMap::new()), (false, false));
     }
 }
