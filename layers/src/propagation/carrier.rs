@@ -97,7 +97,13 @@ mod tests {
 
     #[test]
     fn injected_names_are_the_parsed_ones() {
-        for key in ["traceparent", "tracestate", "baggage", "uber-trace-id", "X-B3-TraceId"] {
+        for key in [
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "uber-trace-id",
+            "X-B3-TraceId",
+        ] {
             let mut headers = HeaderMap::new();
             HeaderInjector(&mut headers).set(key, "v".into());
             let want = HeaderName::from_bytes(key.as_bytes()).unwrap();
