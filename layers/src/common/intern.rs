@@ -121,12 +121,22 @@ impl Equivalent<(Box<str>, Box<str>)> for NameKey<'_> {
 /// span), or `None` past the table's bound. Each distinct name is allocated once and kept for
 /// the life of the process — bounded by [`CAP`] × [`MAX_LEN`].
 pub(crate) fn span_name(verb: &str, route: &str) -> Option<&'static str> {
-    let name = near(
+    near_name(
         &NEAR_NAMES,
         |kept| is_joined(kept, verb, route),
-        || table_name(verb, route).unwrap_or(""),
-        |name| !name.is_empty(),
-    );
+        || table_name(verb, route),
+    )
+}
+
+/// [`near`] for a table of process-wide names, where `make` finds none past the table's bound
+/// (and nothing is kept then).
+fn near_name(
+    key: &'static std::thread::LocalKey<RefCell<Near<&'static str>>>,
+    hit: impl Fn(&&'static str) -> bool,
+    make: impl FnOnce() -> Option<&'static str>,
+) -> Option<&'static str> {
+    // A kept name is never empty, so "" stands for none.
+    let name = near(key, hit, || make().unwrap_or(""), |name| !name.is_empty());
     (!name.is_empty()).then_some(name)
 }
 
@@ -164,13 +174,7 @@ fn table_name(verb: &str, route: &str) -> Option<&'static str> {
 /// client-controlled: its span name and `rpc.method` then cost no allocation), or `None` past
 /// the table's bound ([`CAP`] × [`MAX_LEN`]).
 pub(crate) fn static_name(name: &str) -> Option<&'static str> {
-    let kept = near(
-        &NEAR_STATICS,
-        |kept| *kept == name,
-        || table_static(name).unwrap_or(""),
-        |kept| !kept.is_empty(),
-    );
-    (!kept.is_empty()).then_some(kept)
+    near_name(&NEAR_STATICS, |kept| *kept == name, || table_static(name))
 }
 
 /// [`static_name`] from the process's table.

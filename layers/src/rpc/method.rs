@@ -119,10 +119,13 @@ impl RpcMethod {
     pub(crate) fn push_service(&self, out: &mut impl Extend<opentelemetry::KeyValue>) {
         if let Some((service, _)) = self.parts() {
             #[allow(deprecated)]
-            out.extend([opentelemetry::KeyValue::new(
-                opentelemetry_semantic_conventions::attribute::RPC_SERVICE,
-                service.to_owned(),
-            )]);
+            crate::common::tracer::push(
+                out,
+                opentelemetry::KeyValue::new(
+                    opentelemetry_semantic_conventions::attribute::RPC_SERVICE,
+                    service.to_owned(),
+                ),
+            );
         }
     }
 
