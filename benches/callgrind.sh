@@ -5,6 +5,7 @@
 #   bash benches/callgrind.sh            # every mode
 #   bash benches/callgrind.sh bare full  # some modes (the table needs bare and floor)
 #   bash benches/callgrind.sh --grpc     # one unary Tonic call: bare, server layer, client layer
+#   bash benches/callgrind.sh --jsonrpc  # one jsonrpsee call: bare, HTTP layer + RPC middleware
 #
 # Each mode runs `profile_http` twice, with 2,000 and 12,000 requests; the difference over
 # 10,000 is the cost of one request with start-up, the first requests and shutdown cancelled.
@@ -18,6 +19,9 @@ base=bare floor_mode=floor label="Axum, per request"
 if [ "${1:-}" = --grpc ]; then
     set -- grpc_bare grpc_server grpc_client grpc_floor
     base=grpc_bare floor_mode=grpc_floor label="Tonic unary call"
+elif [ "${1:-}" = --jsonrpc ]; then
+    set -- jsonrpc_bare jsonrpc_traced jsonrpc_floor
+    base=jsonrpc_bare floor_mode=jsonrpc_floor label="JSON-RPC call (jsonrpsee)"
 fi
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(bare minimal full metrics unsampled blind floor)

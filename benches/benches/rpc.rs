@@ -7,15 +7,13 @@
 
 use criterion::{criterion_group, Criterion};
 use futures_util::StreamExt;
-use jsonrpsee::core::middleware::RpcServiceBuilder;
-use jsonrpsee::server::{stop_channel, HttpBody, Server};
-use jsonrpsee::RpcModule;
 use opentelemetry_sdk::trace::Sampler;
 use tarpc::server::{BaseChannel, Channel};
 use tarpc::{client, context};
-use tower::ServiceExt;
 use towerlight::{Config, Propagator};
-use towerlight_benches::{meter_provider, tracer_provider};
+use towerlight_benches::{
+    jsonrpc_bare, jsonrpc_call, jsonrpc_traced, meter_provider, tracer_provider,
+};
 
 const GROUP: &str = "rpc";
 
@@ -24,26 +22,6 @@ fn config() -> Config {
         .tracer_provider(tracer_provider(Sampler::AlwaysOn))
         .meter_provider(meter_provider())
         .propagator(Propagator::w3c())
-}
-
-fn module() -> RpcModule<()> {
-    let mut module = RpcModule::new(());
-    module
-        .register_method("add", |params, _, _| {
-            let (a, b): (i64, i64) = params.parse()?;
-            Ok::<_, jsonrpsee::types::ErrorObjectOwned>(a + b)
-        })
-        .unwrap();
-    module
-}
-
-fn jsonrpc_request() -> http::Request<HttpBody> {
-    http::Request::post("/")
-        .header("content-type", "application/json")
-        .body(HttpBody::from(
-            r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#.to_owned(),
-        ))
-        .unwrap()
 }
 
 #[tarpc::service]
@@ -68,32 +46,14 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group(GROUP);
 
     // jsonrpsee: the server's Tower service, bare and instrumented.
-    let (stop, _handle) = stop_channel();
-    let bare = Server::builder()
-        .to_service_builder()
-        .build(module(), stop.clone());
     let config = config();
-    let traced = Server::builder()
-        .set_http_middleware(
-            tower::ServiceBuilder::new()
-                .layer(towerlight::ServerLayer::with_config(config.clone()).expose_context(true)),
-        )
-        .set_rpc_middleware(RpcServiceBuilder::new().layer(
-            towerlight_jsonrpsee::ServerLayer::for_methods(config.clone(), module()),
-        ))
-        .to_service_builder()
-        .build(module(), stop);
+    let bare = jsonrpc_bare();
+    let traced = jsonrpc_traced(config.clone());
     group.bench_function("jsonrpsee bare", |b| {
-        b.to_async(&rt).iter(|| async {
-            let res = bare.clone().oneshot(jsonrpc_request()).await.unwrap();
-            std::hint::black_box(http_body_util::BodyExt::collect(res.into_body()).await.ok());
-        })
+        b.to_async(&rt).iter(|| jsonrpc_call(&bare))
     });
     group.bench_function("jsonrpsee instrumented", |b| {
-        b.to_async(&rt).iter(|| async {
-            let res = traced.clone().oneshot(jsonrpc_request()).await.unwrap();
-            std::hint::black_box(http_body_util::BodyExt::collect(res.into_body()).await.ok());
-        })
+        b.to_async(&rt).iter(|| jsonrpc_call(&traced))
     });
 
     // tarpc: one call over an in-memory transport, bare and instrumented (both sides).

@@ -3,7 +3,10 @@
 //! (AlwaysOff + metrics), `blind` (the same, told the sampler reads no attributes), or `floor` (no router: the SDK floor, one span with the same thirteen
 //! attributes in a context and one histogram point). The gRPC modes run one unary `Echo` call
 //! each: `grpc_bare`, `grpc_server` (the server layer), `grpc_client` (the client layer in front
-//! of the bare server) and `grpc_floor` (three span and three metric attributes).
+//! of the bare server) and `grpc_floor` (three span and three metric attributes). The JSON-RPC
+//! modes run one `add` call through jsonrpsee's HTTP service: `jsonrpc_bare`, `jsonrpc_traced`
+//! (towerlight's HTTP layer and RPC middleware: two spans) and `jsonrpc_floor` (two spans and
+//! two points with the gRPC floor's three attributes, as the `rpc` bench's floor).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
@@ -11,7 +14,8 @@ use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
     axum_call, echo_server, floor_metric_attributes, floor_span_attributes, grpc_call,
-    grpc_floor_attributes, meter_provider, tracer_provider, users_router,
+    grpc_floor_attributes, jsonrpc_bare, jsonrpc_call, jsonrpc_traced, meter_provider,
+    tracer_provider, users_router,
 };
 
 fn main() {
@@ -25,6 +29,9 @@ fn main() {
     }
     if mode == "grpc_floor" {
         return floor(n, grpc_floor_attributes, &grpc_floor_attributes());
+    }
+    if mode == "jsonrpc_floor" {
+        return floor(2 * n, grpc_floor_attributes, &grpc_floor_attributes());
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -42,6 +49,9 @@ fn main() {
     };
     if let Some(side) = mode.strip_prefix("grpc_") {
         return grpc(n, side, config);
+    }
+    if let Some(side) = mode.strip_prefix("jsonrpc_") {
+        return jsonrpc(n, side, config);
     }
     let app = users_router();
     let app = if mode == "bare" {
@@ -84,6 +94,27 @@ fn grpc(n: usize, side: &str, config: Config) {
                 for _ in 0..n {
                     grpc_call(&bare, "Unary", 0).await;
                 }
+            }
+        }
+    });
+}
+
+/// `n` JSON-RPC calls: through the bare jsonrpsee service or the instrumented one.
+fn jsonrpc(n: usize, side: &str, config: Config) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        if side == "traced" {
+            let svc = jsonrpc_traced(config);
+            for _ in 0..n {
+                jsonrpc_call(&svc).await;
+            }
+        } else {
+            let svc = jsonrpc_bare();
+            for _ in 0..n {
+                jsonrpc_call(&svc).await;
             }
         }
     });

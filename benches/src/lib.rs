@@ -214,6 +214,84 @@ pub fn grpc_floor_attributes() -> Vec<opentelemetry::KeyValue> {
     ]
 }
 
+/// The JSON-RPC benchmarks' module: one method, `add`, summing two integers.
+pub fn jsonrpc_module() -> jsonrpsee::RpcModule<()> {
+    let mut module = jsonrpsee::RpcModule::new(());
+    module
+        .register_method("add", |params, _, _| {
+            let (a, b): (i64, i64) = params.parse()?;
+            Ok::<_, jsonrpsee::types::ErrorObjectOwned>(a + b)
+        })
+        .expect("one method, registered once");
+    module
+}
+
+/// The JSON-RPC benchmark request: `add(1, 2)` posted as an HTTP client sends it.
+pub fn jsonrpc_request() -> http::Request<jsonrpsee::server::HttpBody> {
+    http::Request::post("/")
+        .header("content-type", "application/json")
+        .body(jsonrpsee::server::HttpBody::from(
+            r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#.to_owned(),
+        ))
+        .expect("valid request")
+}
+
+/// A jsonrpsee HTTP service as the benchmarks drive it.
+pub trait JsonRpcService:
+    Service<
+        http::Request<jsonrpsee::server::HttpBody>,
+        Response = http::Response<Self::Body>,
+        Error: std::fmt::Debug,
+    > + Clone
+{
+    /// The response body.
+    type Body: ResponseBody;
+}
+
+impl<S, B: ResponseBody> JsonRpcService for S
+where
+    S: Service<
+            http::Request<jsonrpsee::server::HttpBody>,
+            Response = http::Response<B>,
+            Error: std::fmt::Debug,
+        > + Clone,
+{
+    type Body = B;
+}
+
+/// The stop signal of a benchmark server: it runs until the process ends (dropping the handle
+/// would stop it).
+fn forever() -> jsonrpsee::server::StopHandle {
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    std::mem::forget(handle);
+    stop
+}
+
+/// The bare jsonrpsee server's Tower service for [`jsonrpc_module`].
+pub fn jsonrpc_bare() -> impl JsonRpcService {
+    jsonrpsee::server::Server::builder()
+        .to_service_builder()
+        .build(jsonrpc_module(), forever())
+}
+
+/// The same service behind towerlight's HTTP layer (context exposed) and its RPC middleware.
+pub fn jsonrpc_traced(config: towerlight::Config) -> impl JsonRpcService {
+    use jsonrpsee::core::middleware::RpcServiceBuilder;
+    let http = towerlight::ServerLayer::with_config(config.clone()).expose_context(true);
+    let rpc = towerlight_jsonrpsee::ServerLayer::for_methods(config, jsonrpc_module());
+    jsonrpsee::server::Server::builder()
+        .set_http_middleware(tower::ServiceBuilder::new().layer(http))
+        .set_rpc_middleware(RpcServiceBuilder::new().layer(rpc))
+        .to_service_builder()
+        .build(jsonrpc_module(), forever())
+}
+
+/// Sends one [`jsonrpc_request`] through `svc` and reads the whole response body.
+pub async fn jsonrpc_call(svc: &impl JsonRpcService) {
+    let res = svc.clone().oneshot(jsonrpc_request()).await.unwrap();
+    std::hint::black_box(res.into_body().collect().await.ok());
+}
+
 /// The SDK floor: a tracer and a histogram on providers of the same kind as every row's.
 pub struct Floor {
     _provider: SdkTracerProvider,
