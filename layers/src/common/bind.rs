@@ -93,13 +93,14 @@ impl FixedCounter {
 /// Holds at most [`SeriesCache::CAP`] series (the attribute sets are bounded, but a misconfigured
 /// route closure could make them many): past that, and for a provider that cannot bind,
 /// [`SeriesCache::with`] answers `None` and the caller records through the attribute slice.
-pub(crate) struct SeriesCache<V, K: ?Sized + SeriesKey = [KeyValue]> {
+pub(crate) struct SeriesCache<V, O = Box<[KeyValue]>> {
     binds: bool,
     hasher: rustc_hash::FxBuildHasher,
-    map: RwLock<hashbrown::HashTable<Series<V, K::Owned>>>,
+    map: RwLock<hashbrown::HashTable<Series<V, O>>>,
 }
 
-/// What a [`SeriesCache`] is keyed by: looked up borrowed, stored owned.
+/// What a [`SeriesCache`] is keyed by: looked up borrowed, stored owned (as `Owned`, the
+/// cache's `O`).
 pub(crate) trait SeriesKey {
     /// The stored form.
     type Owned;
@@ -173,7 +174,7 @@ impl<K: ?Sized + SeriesKey> Hash for Quick<'_, K> {
     }
 }
 
-impl<V, K: ?Sized + SeriesKey> SeriesCache<V, K> {
+impl<V, O> SeriesCache<V, O> {
     /// Series per cache (per instrument of a layer).
     pub(crate) const CAP: usize = 1024;
 
@@ -188,7 +189,7 @@ impl<V, K: ?Sized + SeriesKey> SeriesCache<V, K> {
 
     /// Runs `record` on the series of `key`, bound now with `bind` if it is new; `None` when
     /// the provider cannot bind or the cache is full (record unbound instead).
-    pub(crate) fn with<R>(
+    pub(crate) fn with<K: ?Sized + SeriesKey<Owned = O>, R>(
         &self,
         key: &K,
         bind: impl FnOnce(&K) -> V,
@@ -198,7 +199,7 @@ impl<V, K: ?Sized + SeriesKey> SeriesCache<V, K> {
             return None;
         }
         let hash = self.hasher.hash_one(Quick(key));
-        let eq = |s: &Series<V, K::Owned>| s.hash == hash && key.matches(&s.key);
+        let eq = |s: &Series<V, O>| s.hash == hash && key.matches(&s.key);
         if let Some(series) = self.map.read().ok()?.find(hash, eq) {
             return Some(record(&series.value));
         }
@@ -240,27 +241,37 @@ pub(crate) fn same_str(a: &str, b: &str) -> bool {
     (a.len() == b.len() && std::ptr::eq(a.as_ptr(), b.as_ptr())) || a == b
 }
 
-impl<T: Copy + 'static> SeriesCache<BoundHistogram<T>> {
-    /// Records `value` on `histogram`'s series of `attrs`: bound when the provider binds and the
-    /// set is `bindable` (bounded by construction) and the cache has room, else through the
-    /// attribute slice.
-    pub(crate) fn record(
+impl<T: Copy + 'static, O> SeriesCache<BoundHistogram<T>, O> {
+    /// Records `value` on `histogram`'s series of `key`, whose attribute list is `attributes`:
+    /// bound when the provider binds and the set is `bindable` (bounded by construction) and
+    /// the cache has room, else through the attribute slice.
+    pub(crate) fn record<K, A>(
         &self,
         histogram: &Histogram<T>,
         value: T,
-        attrs: &[KeyValue],
+        key: &K,
+        attributes: impl Fn(&K) -> A,
         bindable: bool,
-    ) {
+    ) where
+        K: ?Sized + SeriesKey<Owned = O>,
+        A: AsRef<[KeyValue]>,
+    {
         let bound = bindable
-            .then(|| self.with(attrs, |a| histogram.bind(a), |h| h.record(value)))
+            .then(|| {
+                self.with(
+                    key,
+                    |k| histogram.bind(attributes(k).as_ref()),
+                    |h| h.record(value),
+                )
+            })
             .flatten();
         if bound.is_none() {
-            histogram.record(value, attrs);
+            histogram.record(value, attributes(key).as_ref());
         }
     }
 }
 
-impl<V, K: ?Sized + SeriesKey> SeriesCache<V, K> {
+impl<V, O> SeriesCache<V, O> {
     /// Series bound so far.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -268,7 +279,7 @@ impl<V, K: ?Sized + SeriesKey> SeriesCache<V, K> {
     }
 }
 
-impl<V, K: ?Sized + SeriesKey> std::fmt::Debug for SeriesCache<V, K> {
+impl<V, O> std::fmt::Debug for SeriesCache<V, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let len = self.map.read().map_or(0, |m| m.len());
         f.debug_struct("SeriesCache")
@@ -373,10 +384,10 @@ mod tests {
             let a = [KeyValue::new("rpc.method", "a")];
             let b = [KeyValue::new("rpc.method", "b")];
             for _ in 0..3 {
-                cache.record(&histogram, 1.0, &a, true);
+                cache.record(&histogram, 1.0, &a[..], <[_]>::to_vec, true);
             }
-            cache.record(&histogram, 2.0, &b, true);
-            cache.record(&histogram, 4.0, &b, false);
+            cache.record(&histogram, 2.0, &b[..], <[_]>::to_vec, true);
+            cache.record(&histogram, 4.0, &b[..], <[_]>::to_vec, false);
             let cached = cache.len();
             sdk.force_flush().unwrap();
             (points(&exporter), cached)
@@ -440,12 +451,12 @@ mod cache_tests {
             next += 1;
             next
         };
-        assert_eq!(cache.with(&a, &mut bind, |v| *v), Some(1));
-        assert_eq!(cache.with(&b, &mut bind, |v| *v), Some(2));
-        assert_eq!(cache.with(&a, &mut bind, |v| *v), Some(1));
-        assert_eq!(cache.with(&set("/a", 200), &mut bind, |v| *v), Some(3));
-        assert_eq!(cache.with(&set("/a", 500), &mut bind, |v| *v), Some(4));
-        assert_eq!(cache.with(&b, &mut bind, |v| *v), Some(2));
+        assert_eq!(cache.with(&a[..], &mut bind, |v| *v), Some(1));
+        assert_eq!(cache.with(&b[..], &mut bind, |v| *v), Some(2));
+        assert_eq!(cache.with(&a[..], &mut bind, |v| *v), Some(1));
+        assert_eq!(cache.with(&set("/a", 200)[..], &mut bind, |v| *v), Some(3));
+        assert_eq!(cache.with(&set("/a", 500)[..], &mut bind, |v| *v), Some(4));
+        assert_eq!(cache.with(&b[..], &mut bind, |v| *v), Some(2));
         assert_eq!(cache.len(), 4);
     }
 
@@ -472,7 +483,7 @@ mod cache_tests {
     #[test]
     fn a_cache_for_a_provider_that_cannot_bind_answers_none() {
         let cache = SeriesCache::<()>::new(false);
-        assert_eq!(cache.with(&set("/a", 200), |_| (), |_| 1), None);
+        assert_eq!(cache.with(&set("/a", 200)[..], |_| (), |_| 1), None);
         assert_eq!(cache.len(), 0);
     }
 }

@@ -25,7 +25,9 @@ use crate::common::limit::capped;
 use crate::common::trust::server_parent;
 use crate::config::Config;
 use crate::propagation::Propagator;
-use crate::rpc::{deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcStart, PANIC};
+use crate::rpc::{
+    deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcStart, StartAttrs, PANIC,
+};
 
 pub use crate::rpc::{RpcSide, RpcTarget};
 
@@ -177,7 +179,7 @@ impl GrpcInstrument {
         if let Some(hook) = &self.config().request_hook {
             hook(parts, &mut extra);
         }
-        let mut attributes = Vec::with_capacity(4);
+        let mut attributes = StartAttrs::new();
         if let Some(peer) = info.peer {
             attributes.push(KeyValue::new(
                 attr::NETWORK_PEER_ADDRESS,
@@ -223,13 +225,13 @@ impl GrpcInstrument {
 
 /// `package.Service/Method` from a request path `/package.Service/Method`, split; a path of
 /// another shape keeps no parts (and is never known).
-fn method_from_path(path: &str) -> (String, Option<usize>) {
+fn method_from_path(path: &str) -> (&str, Option<usize>) {
     let full = path.strip_prefix('/').unwrap_or(path);
     let split = full
         .split_once('/')
         .filter(|(svc, m)| !svc.is_empty() && !m.is_empty() && !m.contains('/'))
         .map(|(s, _)| s.len());
-    (full.to_owned(), split)
+    (full, split)
 }
 
 #[derive(Default)]

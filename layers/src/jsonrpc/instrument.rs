@@ -13,7 +13,7 @@ use super::meta;
 use crate::common::limit::capped;
 use crate::config::{Config, PublicEndpoint};
 use crate::rpc::{
-    KnownRpcMethods, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget,
+    KnownRpcMethods, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget, StartAttrs,
 };
 
 pub use crate::server::TransportContext;
@@ -82,10 +82,14 @@ impl JsonRpcInstrument {
         from_meta: Option<Context>,
         transport: Option<&TransportContext>,
     ) -> (Context, Option<Vec<Link>>) {
-        let transport_link = transport
-            .map(|t| t.cx.span().span_context().clone())
-            .filter(|sc| sc.is_valid())
-            .map(Link::with_context);
+        // Made only where it is used: the common case (the HTTP request's span as parent)
+        // needs no link.
+        let transport_link = || {
+            transport
+                .map(|t| t.cx.span().span_context().clone())
+                .filter(|sc| sc.is_valid())
+                .map(Link::with_context)
+        };
         match (from_meta, transport) {
             (Some(meta_cx), _) if !matches!(self.config().public_endpoint, PublicEndpoint::No) => {
                 let untrusted = Link::with_context(meta_cx.span().span_context().clone());
@@ -94,11 +98,11 @@ impl JsonRpcInstrument {
                     .iter()
                     .map(|(k, (v, m))| (k.clone(), (v.clone(), m.clone())))
                     .collect();
-                let links = std::iter::once(untrusted).chain(transport_link).collect();
+                let links = std::iter::once(untrusted).chain(transport_link()).collect();
                 (Context::new().with_baggage(baggage), Some(links))
             }
-            (Some(meta_cx), _) => (meta_cx, transport_link.map(|l| vec![l])),
-            (None, Some(t)) if t.upgraded => (Context::new(), transport_link.map(|l| vec![l])),
+            (Some(meta_cx), _) => (meta_cx, transport_link().map(|l| vec![l])),
+            (None, Some(t)) if t.upgraded => (Context::new(), transport_link().map(|l| vec![l])),
             (None, Some(t)) => (t.cx.clone(), None),
             (None, None) => (Context::current(), None),
         }
@@ -122,24 +126,24 @@ impl JsonRpcInstrument {
         target: Option<RpcTarget>,
     ) -> JsonRpcCall {
         let max = self.config().max_value_length;
-        let mut attributes = Vec::with_capacity(4);
+        let mut attributes = StartAttrs::new();
         attributes.push(KeyValue::new(attr::JSONRPC_PROTOCOL_VERSION, VERSION_2));
         let id = request.id.map(|id| capped(id, max));
-        if let Some(id) = &id {
-            attributes.push(KeyValue::new(attr::JSONRPC_REQUEST_ID, id.clone()));
-        }
         if self.config().semconv.rpc_dup {
             #[allow(deprecated)]
             attributes.push(KeyValue::new(attr::RPC_JSONRPC_VERSION, VERSION_2));
-            if let Some(id) = id {
+            if let Some(id) = &id {
                 #[allow(deprecated)]
-                attributes.push(KeyValue::new(attr::RPC_JSONRPC_REQUEST_ID, id));
+                attributes.push(KeyValue::new(attr::RPC_JSONRPC_REQUEST_ID, id.clone()));
             }
+        }
+        if let Some(id) = id {
+            attributes.push(KeyValue::new(attr::JSONRPC_REQUEST_ID, id));
         }
         let rpc = self.rpc.start(RpcStart {
             parent,
             links,
-            method: request.method.to_owned(),
+            method: request.method,
             method_split: None,
             target,
             attributes,

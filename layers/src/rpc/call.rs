@@ -1,7 +1,7 @@
 //! [`RpcInstrument`] (per layer) and [`RpcCall`] (per call): the state machine every RPC system
 //! drives.
 
-use crate::common::tracer::span_builder;
+use crate::common::tracer::{push, span_builder, SpanSink};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -16,6 +16,7 @@ use smallvec::SmallVec;
 use crate::common::intern::{near, static_name, Near};
 
 use super::method::{KnownRpcMethods, RpcMethod};
+use super::series::{OwnedRpcSeries, RpcSeries};
 use super::{RpcSide, RpcTarget};
 use crate::common::bind::SeriesCache;
 use crate::common::buckets::{DURATION_BUCKETS, OLD_DURATION_BUCKETS_MS};
@@ -30,7 +31,7 @@ const OLD_RPC_CLIENT_DURATION: &str = "rpc.client.duration";
 struct RpcMetrics {
     duration: Histogram<f64>,
     /// The duration series, bound per attribute set.
-    series: SeriesCache<BoundHistogram<f64>>,
+    series: SeriesCache<BoundHistogram<f64>, OwnedRpcSeries>,
     old_duration: Option<Histogram<f64>>,
 }
 
@@ -151,21 +152,24 @@ impl std::fmt::Debug for RpcInstrument {
 }
 
 /// Everything a system knows when a call starts.
-pub(crate) struct RpcStart {
+pub(crate) struct RpcStart<'a> {
     pub(crate) parent: Context,
     pub(crate) links: Option<Vec<Link>>,
     /// The method as the caller named it.
-    pub(crate) method: String,
+    pub(crate) method: &'a str,
     /// Where `method` splits as (service, method), when the system has services: the byte of
     /// the one-byte separator.
     pub(crate) method_split: Option<usize>,
     /// `server.address` / `server.port` (on client metrics too).
     pub(crate) target: Option<RpcTarget>,
     /// The system's own span attributes (peer, ids, metadata): set only when the span records.
-    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) attributes: StartAttrs,
     /// Hook attributes: on the span and on every metric point.
     pub(crate) extra: Vec<KeyValue>,
 }
+
+/// A system's own span attributes for one call, gathered on the stack (most have two or three).
+pub(crate) type StartAttrs = SmallVec<[KeyValue; 4]>;
 
 /// How a call ended, as the system's status policy decided it.
 #[derive(Debug, Default)]
@@ -238,7 +242,7 @@ impl RpcInstrument {
 
     /// Starts a call: the span (SERVER or CLIENT) under `start.parent`, with the sampler-visible
     /// attributes at creation and the rest only if it records.
-    pub(crate) fn start(self: &Arc<Self>, start: RpcStart) -> RpcCall {
+    pub(crate) fn start(self: &Arc<Self>, start: RpcStart<'_>) -> RpcCall {
         let max = self.config.max_value_length;
         // Without a known list, a server reports a method by name only once a handler has
         // proven it: until then the name is client-controlled, so `rpc.method` (set once, at the
@@ -247,7 +251,7 @@ impl RpcInstrument {
         let unproven = self
             .learned
             .as_ref()
-            .is_some_and(|learned| !learned.contains(&start.method));
+            .is_some_and(|learned| !learned.contains(start.method));
         let method = RpcMethod::resolve(
             start.method,
             start.method_split,
@@ -259,14 +263,19 @@ impl RpcInstrument {
         // Sampler-visible attributes at creation, unless the sampler reads none (then only
         // once the span records, as for HTTP).
         let sampler_reads = self.lazy.sampler_reads_attributes();
-        let mut attributes = Vec::new();
+        let tracer = self.lazy.tracer();
+        // The SDK keeps the builder's Vec as the span's own: sized for every attribute the span
+        // can end with, adding the rest never grows it. A no-op tracer drops it: none then.
+        let mut attributes = match tracer.is_noop() {
+            true => Vec::new(),
+            false => Vec::with_capacity(self.span_capacity(&start)),
+        };
         let seen = SamplerSeen {
             system: self.system,
             method: (!provisional).then_some(&method),
             target: start.target.as_ref(),
         };
         if sampler_reads {
-            attributes.reserve_exact(4);
             seen.push_to(&mut attributes);
         }
         let started = Instant::now();
@@ -281,28 +290,29 @@ impl RpcInstrument {
             method.span_name(self.system)
         };
         let builder = span_builder(name, kind, Some(started_wall), attributes, start.links);
-        let mut span = self
-            .lazy
-            .tracer()
-            .build_with_context(builder, &start.parent);
+        let mut span = tracer.build_with_context(builder, &start.parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
         if recording {
-            let mut more = start.attributes;
+            // Straight into the span, one by one as the SDK takes them: no buffer between.
+            let mut more = SpanSink(&mut span);
             if !sampler_reads {
                 seen.push_to(&mut more);
             }
+            more.extend(start.attributes);
             if let Some(original) = &method.original {
-                more.push(KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()));
+                push(
+                    &mut more,
+                    KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()),
+                );
             }
             if self.config.semconv.rpc_dup {
                 #[allow(deprecated)]
-                more.push(KeyValue::new(attr::RPC_SYSTEM, self.system));
+                push(&mut more, KeyValue::new(attr::RPC_SYSTEM, self.system));
                 if !provisional {
                     method.push_service(&mut more);
                 }
             }
             more.extend(start.extra.iter().cloned());
-            opentelemetry::trace::Span::set_attributes(&mut span, more);
         }
         let parent = start.parent;
         let cx = crate::propagation::random::context_with(&parent, span);
@@ -322,6 +332,14 @@ impl RpcInstrument {
     }
 }
 
+impl RpcInstrument {
+    /// The span attribute Vec's capacity for the call `start` begins.
+    fn span_capacity(&self, start: &RpcStart<'_>) -> usize {
+        let dup = usize::from(self.config.semconv.rpc_dup);
+        SAMPLER_ATTRIBUTES + start.attributes.len() + start.extra.len() + END_ATTRIBUTES * (1 + dup)
+    }
+}
+
 /// What a sampler may read of a call: the system, the method once it is decided, the target.
 struct SamplerSeen<'a> {
     system: &'static str,
@@ -330,19 +348,29 @@ struct SamplerSeen<'a> {
 }
 
 impl SamplerSeen<'_> {
-    fn push_to(&self, out: &mut Vec<KeyValue>) {
-        out.push(KeyValue::new(attr::RPC_SYSTEM_NAME, self.system));
+    fn push_to(&self, out: &mut impl Extend<KeyValue>) {
+        push(out, KeyValue::new(attr::RPC_SYSTEM_NAME, self.system));
         if let Some(method) = self.method {
-            out.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
+            push(out, KeyValue::new(attr::RPC_METHOD, method.value.clone()));
         }
         if let Some(target) = self.target {
-            out.push(KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()));
+            push(
+                out,
+                KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()),
+            );
             if let Some(port) = target.port {
-                out.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+                push(out, KeyValue::new(attr::SERVER_PORT, i64::from(port)));
             }
         }
     }
 }
+
+/// The most attributes the sampler sees (system, method, server address and port).
+const SAMPLER_ATTRIBUTES: usize = 4;
+
+/// The most a span adds after its start (original method, status code, error type, and the
+/// method when it is decided at the end); twice that with the old names (`rpc/dup`).
+const END_ATTRIBUTES: usize = 4;
 
 struct RpcState {
     start: Instant,
@@ -489,30 +517,28 @@ impl RpcInstrument {
         elapsed: Duration,
     ) {
         let metrics = self.lazy.metrics();
-        let mut attrs: SmallVec<[KeyValue; 8]> = SmallVec::new();
-        attrs.push(KeyValue::new(attr::RPC_SYSTEM_NAME, self.system));
-        attrs.push(KeyValue::new(attr::RPC_METHOD, method.value.clone()));
-        if let Some(code) = &outcome.status_code {
-            attrs.push(KeyValue::new(attr::RPC_RESPONSE_STATUS_CODE, code.clone()));
-        }
-        if let Some(e) = &outcome.error_type {
-            attrs.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
-        }
-        if self.side == RpcSide::Client {
-            if let Some(target) = &state.target {
-                attrs.push(KeyValue::new(attr::SERVER_ADDRESS, target.host.clone()));
-                if let Some(port) = target.port {
-                    attrs.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-                }
-            }
-        }
+        let series = RpcSeries {
+            system: self.system,
+            method: &method.value,
+            status: outcome.status_code.as_ref(),
+            error: outcome.error_type.as_ref(),
+            target: state
+                .target
+                .as_ref()
+                .filter(|_| self.side == RpcSide::Client),
+        };
         // Hook attributes are the application's, not known to be bounded: never bound.
-        let bindable = state.extra.is_empty();
-        attrs.extend(state.extra.iter().cloned());
-        let secs = elapsed.as_secs_f64();
-        metrics
-            .series
-            .record(&metrics.duration, secs, &attrs, bindable);
+        metrics.series.record(
+            &metrics.duration,
+            elapsed.as_secs_f64(),
+            &series,
+            |s| {
+                let mut attrs = s.attributes();
+                attrs.extend(state.extra.iter().cloned());
+                attrs
+            },
+            state.extra.is_empty(),
+        );
 
         if let Some(old) = &metrics.old_duration {
             #[allow(deprecated)]

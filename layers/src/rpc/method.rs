@@ -2,7 +2,6 @@
 //! `rpc.method_original` — the same rule for every RPC system.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use opentelemetry::StringValue;
@@ -22,7 +21,12 @@ pub(crate) const OTHER: &str = "_OTHER";
 /// `Method not found`); until then failing calls are `_OTHER` — so unknown services, unknown
 /// methods and calls rejected before routing (auth, load shedding) never add metric series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KnownRpcMethods(Arc<HashSet<Box<str>>>);
+pub struct KnownRpcMethods(Arc<MethodSet>);
+
+/// The set behind [`KnownRpcMethods`]: looked up on every call, so hashed with Fx rather than
+/// SipHash (a fixed set: lookups of client-chosen names cannot grow it, so flooding collisions
+/// gains a client nothing).
+type MethodSet = std::collections::HashSet<Box<str>, rustc_hash::FxBuildHasher>;
 
 impl KnownRpcMethods {
     /// A set from `package.Service/Method` names (a leading `/` is accepted).
@@ -77,24 +81,24 @@ impl RpcMethod {
     /// reported is `shared` from the process's interned names when the caller says it is not
     /// client-controlled (known, proven, or the application's own).
     pub(crate) fn resolve(
-        full: String,
+        full: &str,
         split: Option<usize>,
         known: Option<&KnownRpcMethods>,
         max: usize,
         shared: bool,
     ) -> RpcMethod {
-        if !full.is_empty() && known.is_none_or(|k| k.contains(&full)) {
+        if !full.is_empty() && known.is_none_or(|k| k.contains(full)) {
             let name = shared
-                .then(|| crate::common::intern::static_name(&full))
+                .then(|| crate::common::intern::static_name(full))
                 .flatten();
             RpcMethod {
-                value: name.map_or_else(|| full.into(), StringValue::from),
+                value: name.map_or_else(|| full.to_owned().into(), StringValue::from),
                 name,
                 original: None,
                 split,
             }
         } else {
-            RpcMethod::other(&full, max)
+            RpcMethod::other(full, max)
         }
     }
 
@@ -156,7 +160,7 @@ mod tests {
     use super::*;
 
     fn resolve(full: &str, split: Option<usize>, known: Option<&KnownRpcMethods>) -> RpcMethod {
-        RpcMethod::resolve(full.to_owned(), split, known, 2048, false)
+        RpcMethod::resolve(full, split, known, 2048, false)
     }
 
     #[test]
@@ -183,8 +187,8 @@ mod tests {
 
     #[test]
     fn a_shared_name_is_the_process_string_and_a_bad_split_is_no_split() {
-        let a = RpcMethod::resolve("pkg.Svc/Shared".into(), Some(7), None, 2048, true);
-        let b = RpcMethod::resolve("pkg.Svc/Shared".into(), Some(7), None, 2048, true);
+        let a = RpcMethod::resolve("pkg.Svc/Shared", Some(7), None, 2048, true);
+        let b = RpcMethod::resolve("pkg.Svc/Shared", Some(7), None, 2048, true);
         assert!(matches!(
             a.span_name("grpc"),
             Cow::Borrowed("pkg.Svc/Shared")

@@ -7,11 +7,12 @@
 
 mod call;
 mod method;
+mod series;
 
 use std::time::Duration;
 
 pub use call::{RpcCall, RpcInstrument};
-pub(crate) use call::{RpcOutcome, RpcStart};
+pub(crate) use call::{RpcOutcome, RpcStart, StartAttrs};
 pub use method::KnownRpcMethods;
 
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use opentelemetry::Context;
 
 use crate::config::Config;
 use crate::rpc::{
-    deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget,
+    deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget, StartAttrs,
 };
 
 /// `rpc.system.name` for tarpc (a custom value: the enum is open).
@@ -79,16 +79,17 @@ impl WireContext {
 pub fn method_name(generated: &str) -> (String, Option<(String, String)>) {
     let (name, split) = method_split(generated);
     let parts = split.map(|i| (name[..i].to_owned(), name[i + 1..].to_owned()));
-    (name, parts)
+    (name.into_owned(), parts)
 }
 
 /// [`method_name`] with the split as the byte of the `/` (no strings of its own for the parts).
-fn method_split(generated: &str) -> (String, Option<usize>) {
+fn method_split(generated: &str) -> (Cow<'_, str>, Option<usize>) {
     match generated.split_once('.') {
-        Some((service, method)) if !service.is_empty() && !method.is_empty() => {
-            (format!("{service}/{method}"), Some(service.len()))
-        }
-        _ => (generated.to_owned(), None),
+        Some((service, method)) if !service.is_empty() && !method.is_empty() => (
+            Cow::Owned(format!("{service}/{method}")),
+            Some(service.len()),
+        ),
+        _ => (Cow::Borrowed(generated), None),
     }
 }
 
@@ -139,10 +140,10 @@ impl TarpcInstrument {
         let rpc = self.rpc.start(RpcStart {
             parent,
             links: None,
-            method,
+            method: &method,
             method_split,
             target,
-            attributes: Vec::new(),
+            attributes: StartAttrs::new(),
             extra: Vec::new(),
         });
         TarpcCall {
