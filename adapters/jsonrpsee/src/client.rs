@@ -76,15 +76,16 @@ pub struct ClientTracing<S> {
 
 impl<S> ClientTracing<S> {
     fn start(&self, method: &str, id: &Id<'_>) -> JsonRpcCall {
-        let id = crate::id_text(id);
-        let request = JsonRpcRequest {
-            method,
-            id: id.as_deref(),
-            params: None,
-        };
-        self.layer
-            .inst
-            .start_client(&request, self.layer.target.clone())
+        crate::with_id_text(id, |id| {
+            let request = JsonRpcRequest {
+                method,
+                id,
+                params: None,
+            };
+            self.layer
+                .inst
+                .start_client(&request, self.layer.target.clone())
+        })
     }
 
     /// The params with `_meta` written in, when configured and the params are an object.

@@ -13,13 +13,14 @@ pub use server::{ServerLayer, ServerTracing};
 
 use jsonrpsee::types::Id;
 
-/// The string form of a request id for `jsonrpc.request.id`; `None` for `null` (the conventions
-/// leave the attribute out then).
-fn id_text(id: &Id<'_>) -> Option<String> {
+/// Runs `f` with the string form of a request id for `jsonrpc.request.id`; `None` for `null`
+/// (the conventions leave the attribute out then). A number is formatted on the stack: the
+/// instrument copies the text once, into the attribute.
+fn with_id_text<R>(id: &Id<'_>, f: impl FnOnce(Option<&str>) -> R) -> R {
     match id {
-        Id::Null => None,
-        Id::Number(n) => Some(n.to_string()),
-        Id::Str(s) => Some(s.to_string()),
+        Id::Null => f(None),
+        Id::Number(n) => f(Some(itoa::Buffer::new().format(*n))),
+        Id::Str(s) => f(Some(s)),
     }
 }
 
@@ -29,8 +30,10 @@ mod tests {
 
     #[test]
     fn ids_as_text() {
-        assert_eq!(id_text(&Id::Null), None);
-        assert_eq!(id_text(&Id::Number(7)).as_deref(), Some("7"));
-        assert_eq!(id_text(&Id::Str("a".into())).as_deref(), Some("a"));
+        let text = |id: &Id<'_>| with_id_text(id, |t| t.map(str::to_owned));
+        assert_eq!(text(&Id::Null), None);
+        assert_eq!(text(&Id::Number(7)).as_deref(), Some("7"));
+        assert_eq!(text(&Id::Number(u64::MAX)), Some(u64::MAX.to_string()));
+        assert_eq!(text(&Id::Str("a".into())).as_deref(), Some("a"));
     }
 }

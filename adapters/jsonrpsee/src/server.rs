@@ -129,9 +129,10 @@ where
     type BatchResponse = MethodResponse;
 
     fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
-        let id = crate::id_text(&request.id);
         let params = request.params.as_ref().map(|p| p.get());
-        let call = self.start(&request.method, id.as_deref(), params, request.extensions());
+        let call = crate::with_id_text(&request.id, |id| {
+            self.start(&request.method, id, params, request.extensions())
+        });
         let cx = call.context().clone();
         // Synchronous methods run inside `call` itself, before the future is polled.
         let inner = {

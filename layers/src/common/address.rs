@@ -26,6 +26,8 @@ pub(crate) struct HeadScan<'a> {
     pub(crate) content_type: Option<&'a HeaderValue>,
     /// `Upgrade`, raw.
     upgrade: Option<&'a HeaderValue>,
+    /// `grpc-timeout`, raw.
+    pub(crate) grpc_timeout: Option<&'a HeaderValue>,
     /// Whether `Sec-WebSocket-Version` is present.
     websocket_version: bool,
     /// The [`context_field_bit`](crate::propagation::context_field_bit)s of the header names:
@@ -57,6 +59,7 @@ impl<'a> HeadScan<'a> {
                 "x-forwarded-proto" => set(&mut scan.x_forwarded_proto, value),
                 "content-type" => first(&mut scan.content_type, value),
                 "upgrade" => first(&mut scan.upgrade, value),
+                "grpc-timeout" => first(&mut scan.grpc_timeout, value),
                 "sec-websocket-version" => scan.websocket_version = true,
                 other => scan.context_fields |= crate::propagation::context_field_bit(other),
             }

@@ -21,7 +21,7 @@ use super::status;
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::common::address::{ip_arc, HeadScan};
 use crate::common::headers::HeaderCapture;
-use crate::common::limit::capped;
+use crate::common::recent::{capped_shared, Kind};
 use crate::common::trust::server_parent;
 use crate::config::Config;
 use crate::propagation::Propagator;
@@ -130,11 +130,18 @@ impl GrpcInstrument {
             }
         }
         let max = self.config().max_value_length;
+        // The host a connection repeats on every call: shared, as HTTP's `server.address` is.
         let server = head.server_address(parts).map(|(h, p)| RpcTarget {
-            host: capped(h, max),
+            host: capped_shared(Kind::Host, h, max),
             port: p,
         });
-        self.start(parts, info, parent, links, server)
+        let call = Started {
+            parent,
+            links,
+            target: server,
+            deadline: timeout_value(head.grpc_timeout),
+        };
+        self.start(parts, info, call)
     }
 
     /// Starts a client call: a CLIENT span under the current context, injected into the
@@ -153,7 +160,13 @@ impl GrpcInstrument {
         }
         // The channel's target, as configured: never a reverse lookup of the peer.
         let target = RpcTarget::from_uri(&parts.uri).or_else(|| info.target.clone());
-        let call = self.start(parts, info, parent, None, target);
+        let call = Started {
+            parent,
+            links: None,
+            target,
+            deadline: grpc_timeout(&parts.headers),
+        };
+        let call = self.start(parts, info, call);
         self.propagator.inject(call.context(), &mut parts.headers);
         call
     }
@@ -170,10 +183,14 @@ impl GrpcInstrument {
         self: &Arc<Self>,
         parts: &http::request::Parts,
         info: RpcRequestInfo,
-        parent: Context,
-        links: Option<Vec<opentelemetry::trace::Link>>,
-        target: Option<RpcTarget>,
+        call: Started,
     ) -> GrpcCall {
+        let Started {
+            parent,
+            links,
+            target,
+            deadline,
+        } = call;
         let (method, method_split) = method_from_path(parts.uri.path());
         let mut extra = Vec::new();
         if let Some(hook) = &self.config().request_hook {
@@ -214,7 +231,7 @@ impl GrpcInstrument {
         GrpcCall {
             inst: self.clone(),
             state: GrpcState {
-                deadline: grpc_timeout(&parts.headers),
+                deadline,
                 responses: events.then(|| MessageTap::new(rpc.context().clone(), response_kind)),
                 ..GrpcState::default()
             },
@@ -223,14 +240,25 @@ impl GrpcInstrument {
     }
 }
 
+/// Where a call starts, as its side decided: the parent, links, target and deadline.
+struct Started {
+    parent: Context,
+    links: Option<Vec<opentelemetry::trace::Link>>,
+    target: Option<RpcTarget>,
+    deadline: Option<Duration>,
+}
+
 /// `package.Service/Method` from a request path `/package.Service/Method`, split; a path of
 /// another shape keeps no parts (and is never known).
 fn method_from_path(path: &str) -> (&str, Option<usize>) {
     let full = path.strip_prefix('/').unwrap_or(path);
-    let split = full
-        .split_once('/')
-        .filter(|(svc, m)| !svc.is_empty() && !m.is_empty() && !m.contains('/'))
-        .map(|(s, _)| s.len());
+    // On bytes: `str`'s pattern searchers cost several times more on paths this short, and
+    // `/` is ASCII, so the cut is at a character boundary.
+    let bytes = full.as_bytes();
+    let split = bytes
+        .iter()
+        .position(|&b| b == b'/')
+        .filter(|&i| i > 0 && i + 1 < bytes.len() && !bytes[i + 1..].contains(&b'/'));
     (full, split)
 }
 
@@ -288,12 +316,12 @@ impl GrpcCall {
             return;
         }
         let state = &mut self.state;
-        let (grpc, web) = super::response_kind(&response.headers);
-        state.grpc_response = grpc;
-        if web {
+        let head = super::response_head(&response.headers);
+        state.grpc_response = head.grpc;
+        if head.web {
             state.web_trailers = Some(FrameParser::default());
         }
-        if let Some(code) = status::from_headers(&response.headers) {
+        if let Some(code) = head.status {
             state.status = Some(code);
         } else if self.inst.side() == RpcSide::Client && response.status != http::StatusCode::OK {
             state.status = Some(status::from_http_status(response.status));
@@ -477,7 +505,12 @@ static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-time
 
 /// The `grpc-timeout` request header: up to 8 digits and a unit (H, M, S, m, u, n).
 fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(&GRPC_TIMEOUT)?.to_str().ok()?;
+    timeout_value(headers.get(&GRPC_TIMEOUT))
+}
+
+/// [`grpc_timeout`] from the header's (first) value.
+fn timeout_value(value: Option<&http::HeaderValue>) -> Option<Duration> {
+    let value = value?.to_str().ok()?;
     if value.len() < 2 || value.len() > 9 {
         return None;
     }
@@ -506,7 +539,7 @@ mod tests {
             parts.map(|i| (&full[..i], &full[i + 1..])),
             Some(("pkg.Svc", "Do"))
         );
-        for bad in ["/", "/nope", "//x", "/a/b/c", ""] {
+        for bad in ["/", "/nope", "//x", "/a/b/c", "/a/", ""] {
             assert_eq!(method_from_path(bad).1, None, "{bad}");
         }
     }

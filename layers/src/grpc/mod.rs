@@ -23,24 +23,52 @@ pub fn is_grpc(headers: &http::HeaderMap) -> bool {
 
 /// [`is_grpc`] for the request's first `Content-Type` value.
 pub(crate) fn is_grpc_content_type(content_type: Option<&http::HeaderValue>) -> bool {
-    let ct = content_type.and_then(|v| v.to_str().ok()).map(str::trim);
-    ct.is_some_and(|ct| {
-        let rest = ct.strip_prefix("application/grpc");
-        let rest = rest.map(|r| r.strip_prefix("-web").unwrap_or(r));
-        rest.is_some_and(|r| r.is_empty() || r.starts_with('+') || r.starts_with(';'))
-    })
+    content_kind(content_type).is_some()
 }
 
-/// Whether a response is gRPC ([`is_grpc`]) and whether it is gRPC-Web (trailers in the body),
-/// from one `Content-Type` lookup.
-pub(crate) fn response_kind(headers: &http::HeaderMap) -> (bool, bool) {
-    let content_type = headers.get(http::header::CONTENT_TYPE);
-    let grpc = is_grpc_content_type(content_type);
-    let web = grpc
-        && content_type
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.trim().starts_with("application/grpc-web"));
-    (grpc, web)
+/// Whether a `Content-Type` is gRPC ([`is_grpc`]): `Some(web)` when it is, saying whether it is
+/// gRPC-Web (trailers in the body). On bytes: the names compared are ASCII, so no UTF-8 check
+/// is needed.
+fn content_kind(content_type: Option<&http::HeaderValue>) -> Option<bool> {
+    let rest = content_type?
+        .as_bytes()
+        .trim_ascii()
+        .strip_prefix(b"application/grpc")?;
+    let (web, rest) = match rest.strip_prefix(b"-web") {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    matches!(rest.first(), None | Some(b'+' | b';')).then_some(web)
+}
+
+/// What a response head says for gRPC, from one pass over its headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ResponseHead {
+    /// The response is gRPC (its `Content-Type`, as [`is_grpc`]).
+    pub(crate) grpc: bool,
+    /// It is gRPC-Web: the trailers come in the body.
+    pub(crate) web: bool,
+    /// The `grpc-status` of a trailers-only response.
+    pub(crate) status: Option<u16>,
+}
+
+/// Reads [`ResponseHead`] from `headers`: one walk over a map that holds a few entries is
+/// cheaper than hashing two names to look them up.
+pub(crate) fn response_head(headers: &http::HeaderMap) -> ResponseHead {
+    let (mut content_type, mut grpc_status) = (None, None);
+    for (name, value) in headers {
+        if name == http::header::CONTENT_TYPE {
+            content_type.get_or_insert(value);
+        } else if name.as_str() == "grpc-status" {
+            grpc_status.get_or_insert(value);
+        }
+    }
+    let kind = content_kind(content_type);
+    ResponseHead {
+        grpc: kind.is_some(),
+        web: kind == Some(true),
+        status: grpc_status.and_then(status::from_value),
+    }
 }
 
 #[cfg(test)]
@@ -64,8 +92,37 @@ mod tests {
             h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
             assert_eq!(is_grpc(&h), yes, "{ct}");
             let web = yes && ct.starts_with("application/grpc-web");
-            assert_eq!(response_kind(&h), (yes, web), "{ct}");
+            let head = response_head(&h);
+            assert_eq!((head.grpc, head.web, head.status), (yes, web, None), "{ct}");
+            let padded = format!(" {ct} ");
+            h.insert(http::header::CONTENT_TYPE, padded.parse().unwrap());
+            assert_eq!(is_grpc(&h), yes, "{padded:?}");
         }
-        assert_eq!(response_kind(&http::HeaderMap::new()), (false, false));
+        let none = ResponseHead {
+            grpc: false,
+            web: false,
+            status: None,
+        };
+        assert_eq!(response_head(&http::HeaderMap::new()), none);
+    }
+
+    #[test]
+    fn a_trailers_only_response_head_has_its_status() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            "application/grpc".parse().unwrap(),
+        );
+        h.insert("grpc-message", "gone".parse().unwrap());
+        h.insert("grpc-status", "5".parse().unwrap());
+        h.append("grpc-status", "13".parse().unwrap());
+        let head = response_head(&h);
+        assert_eq!(
+            (head.grpc, head.web, head.status),
+            (true, false, Some(5)),
+            "the first value"
+        );
+        h.insert("grpc-status", "x".parse().unwrap());
+        assert_eq!(response_head(&h).status, Some(status::UNKNOWN));
     }
 }

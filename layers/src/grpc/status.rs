@@ -56,7 +56,12 @@ static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-statu
 
 /// `grpc-status` from a header or trailer map, if present and numeric.
 pub(crate) fn from_headers(headers: &HeaderMap) -> Option<u16> {
-    let value = headers.get(&GRPC_STATUS)?.to_str().ok()?.trim();
+    from_value(headers.get(&GRPC_STATUS)?)
+}
+
+/// `grpc-status` from its header value: `UNKNOWN` when it is not a number.
+pub(crate) fn from_value(value: &http::HeaderValue) -> Option<u16> {
+    let value = value.to_str().ok()?.trim();
     value.parse::<u32>().ok().map(normalize).or(Some(UNKNOWN))
 }
 
