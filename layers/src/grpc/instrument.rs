@@ -500,12 +500,9 @@ impl CallObserver for GrpcCall {
     }
 }
 
-/// `grpc-timeout`, parsed once (see `status::from_headers`).
-static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
-
 /// The `grpc-timeout` request header: up to 8 digits and a unit (H, M, S, m, u, n).
 fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    timeout_value(headers.get(&GRPC_TIMEOUT))
+    timeout_value(super::first_named(headers, "grpc-timeout"))
 }
 
 /// [`grpc_timeout`] from the header's (first) value.

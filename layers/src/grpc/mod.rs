@@ -41,6 +41,18 @@ fn content_kind(content_type: Option<&http::HeaderValue>) -> Option<bool> {
     matches!(rest.first(), None | Some(b'+' | b';')).then_some(web)
 }
 
+/// The first value of the header `name` (lowercase), found by walking the map: a trailer map or
+/// a client's request head holds a few entries, and comparing their names costs less than
+/// hashing `name` to look it up.
+pub(crate) fn first_named<'a>(
+    headers: &'a http::HeaderMap,
+    name: &str,
+) -> Option<&'a http::HeaderValue> {
+    headers
+        .iter()
+        .find_map(|(n, v)| (n.as_str() == name).then_some(v))
+}
+
 /// What a response head says for gRPC, from one pass over its headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ResponseHead {

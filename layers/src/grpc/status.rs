@@ -51,12 +51,9 @@ pub(crate) fn normalize(code: u32) -> u16 {
         .unwrap_or(UNKNOWN)
 }
 
-/// `grpc-status`, parsed once: looked up by a `&str`, the name would be parsed per lookup.
-static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
-
 /// `grpc-status` from a header or trailer map, if present and numeric.
 pub(crate) fn from_headers(headers: &HeaderMap) -> Option<u16> {
-    from_value(headers.get(&GRPC_STATUS)?)
+    from_value(super::first_named(headers, "grpc-status")?)
 }
 
 /// `grpc-status` from its header value: `UNKNOWN` when it is not a number.

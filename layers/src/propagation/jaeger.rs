@@ -145,17 +145,9 @@ impl TextMapPropagator for JaegerPropagator {
             (false, _) => "0",
         };
         let mut value = String::with_capacity(32 + 1 + 16 + 3 + 1);
-        hex::push_lower(
-            &mut value,
-            u128::from_be_bytes(span_context.trace_id().to_bytes()),
-            32,
-        );
+        hex::push_lower(&mut value, &span_context.trace_id().to_bytes());
         value.push(':');
-        hex::push_lower(
-            &mut value,
-            u128::from(u64::from_be_bytes(span_context.span_id().to_bytes())),
-            16,
-        );
+        hex::push_lower(&mut value, &span_context.span_id().to_bytes());
         value.push_str(":0:");
         value.push_str(flags);
         injector.set(UBER_TRACE_ID, value);

@@ -76,22 +76,13 @@ pub(crate) fn parse(value: &str) -> Option<TraceParent> {
 /// Flag bits not defined by version `00` are cleared.
 /// `flags` are the flags to write (the span's own, possibly with the random bit added).
 pub(crate) fn format(span_context: &SpanContext, flags: u8) -> String {
-    let mut out = String::with_capacity(LEN);
-    out.push_str("00-");
-    hex::push_lower(
-        &mut out,
-        u128::from_be_bytes(span_context.trace_id().to_bytes()),
-        32,
-    );
-    out.push('-');
-    hex::push_lower(
-        &mut out,
-        u128::from(u64::from_be_bytes(span_context.span_id().to_bytes())),
-        16,
-    );
-    out.push('-');
-    hex::push_lower(&mut out, u128::from(flags & KNOWN_FLAGS), 2);
-    out
+    let mut buf = [b'-'; LEN];
+    buf[..2].copy_from_slice(b"00");
+    hex::write_lower(&mut buf[3..35], &span_context.trace_id().to_bytes());
+    hex::write_lower(&mut buf[36..52], &span_context.span_id().to_bytes());
+    hex::write_lower(&mut buf[53..], &[flags & KNOWN_FLAGS]);
+    // Hex digits and dashes are ASCII: always valid.
+    std::str::from_utf8(&buf).unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
