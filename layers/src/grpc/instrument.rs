@@ -448,7 +448,10 @@ impl GrpcCall {
             true => vec![KeyValue::new(attr::RPC_GRPC_STATUS_CODE, i64::from(code))],
             false => Vec::new(),
         };
-        let dup_metric = dup.clone();
+        let dup_metric = match dup.is_empty() {
+            true => Vec::new(),
+            false => dup.clone(),
+        };
         self.rpc.finish(RpcOutcome {
             status_code: Some(StringValue::from(name)),
             error_type: is_error.then(|| error_type.unwrap_or(Cow::Borrowed(name))),
@@ -456,6 +459,7 @@ impl GrpcCall {
             handler_ran,
             dup_span: dup,
             dup_metric,
+            elapsed: Some(elapsed),
         });
     }
 }

@@ -186,13 +186,18 @@ impl JsonRpcCall {
         let max = self.rpc.instrument().config().max_value_length;
         let code_text = StringValue::from(code.to_string());
         let message = capped(message, max);
-        #[allow(deprecated)]
-        let dup_span = vec![
-            KeyValue::new(attr::RPC_JSONRPC_ERROR_CODE, code),
-            KeyValue::new(attr::RPC_JSONRPC_ERROR_MESSAGE, message.clone()),
-        ];
-        #[allow(deprecated)]
-        let dup_metric = vec![KeyValue::new(attr::RPC_JSONRPC_ERROR_CODE, code)];
+        // The old names only under `rpc/dup`: otherwise no Vec is allocated.
+        let (dup_span, dup_metric) = match self.rpc.instrument().config().semconv.rpc_dup {
+            #[allow(deprecated)]
+            true => (
+                vec![
+                    KeyValue::new(attr::RPC_JSONRPC_ERROR_CODE, code),
+                    KeyValue::new(attr::RPC_JSONRPC_ERROR_MESSAGE, message.clone()),
+                ],
+                vec![KeyValue::new(attr::RPC_JSONRPC_ERROR_CODE, code)],
+            ),
+            false => (Vec::new(), Vec::new()),
+        };
         self.rpc.finish(RpcOutcome {
             status_code: Some(code_text.clone()),
             error_type: Some(Cow::Owned(code_text.as_str().to_owned())),
@@ -200,6 +205,7 @@ impl JsonRpcCall {
             handler_ran: proves_method(code),
             dup_span,
             dup_metric,
+            ..RpcOutcome::default()
         });
     }
 

@@ -186,6 +186,9 @@ pub(crate) struct RpcOutcome {
     pub(crate) dup_span: Vec<KeyValue>,
     /// The system's old names (`rpc/dup`) for the old duration metric (bounded values only).
     pub(crate) dup_metric: Vec<KeyValue>,
+    /// The call's duration when the system read the clock already (for its deadline): one
+    /// reading then serves both.
+    pub(crate) elapsed: Option<Duration>,
 }
 
 impl RpcInstrument {
@@ -456,7 +459,7 @@ impl RpcCall {
         let Some(state) = self.state.take() else {
             return;
         };
-        let elapsed = state.start.elapsed();
+        let elapsed = outcome.elapsed.unwrap_or_else(|| state.start.elapsed());
         let inst = &self.inst;
         let method = inst.decided_method(&state, outcome.handler_ran);
         let span = self.cx.span();
@@ -482,7 +485,8 @@ impl RpcCall {
             if let Some(e) = &outcome.error_type {
                 end.push(KeyValue::new(attr::ERROR_TYPE, e.clone()));
             }
-            span.set_attributes(end);
+            // Drained: the closure the span runs it in then moves a few words, not the list.
+            span.set_attributes(end.drain(..));
             if outcome.error_type.is_some() {
                 span.set_status(Status::error(outcome.description.clone()));
             }
