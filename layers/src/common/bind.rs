@@ -241,6 +241,14 @@ pub(crate) fn same_str(a: &str, b: &str) -> bool {
     (a.len() == b.len() && std::ptr::eq(a.as_ptr(), b.as_ptr())) || a == b
 }
 
+/// [`same_str`] for optional strings (both absent is the same).
+pub(crate) fn same_opt_str(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same_str(a, b),
+        (a, b) => a.is_none() && b.is_none(),
+    }
+}
+
 impl<T: Copy + 'static, O> SeriesCache<BoundHistogram<T>, O> {
     /// Records `value` on `histogram`'s series of `key`, whose attribute list is `attributes`:
     /// bound when the provider binds and the set is `bindable` (bounded by construction) and

@@ -9,7 +9,7 @@ use opentelemetry_semantic_conventions::attribute as attr;
 use opentelemetry_semantic_conventions::metric as semconv;
 use smallvec::SmallVec;
 
-use crate::common::bind::{quick_str, same_str, SeriesCache, SeriesKey};
+use crate::common::bind::{quick_str, same_opt_str, same_str, SeriesCache, SeriesKey};
 use crate::config::Config;
 
 pub use crate::common::buckets::DURATION_BUCKETS;
@@ -103,8 +103,8 @@ impl SeriesKey for HttpSeries {
                 (Some((h, p)), Some((oh, op))) => p == op && same(h, oh),
                 (a, b) => a.is_none() && b.is_none(),
             }
-            && self.version == owned.version
-            && self.error == owned.error
+            && same_opt_str(self.version, owned.version)
+            && same_opt_str(self.error.as_deref(), owned.error.as_deref())
     }
     fn to_owned_key(&self) -> HttpSeries {
         self.clone()

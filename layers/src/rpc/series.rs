@@ -10,7 +10,7 @@ use opentelemetry_semantic_conventions::attribute as attr;
 use smallvec::SmallVec;
 
 use super::RpcTarget;
-use crate::common::bind::{quick_str, same_str, SeriesKey};
+use crate::common::bind::{quick_str, same_opt_str, same_str, SeriesKey};
 
 /// A call's duration attributes, gathered on the stack.
 pub(crate) type SeriesAttrs = SmallVec<[KeyValue; 8]>;
@@ -83,11 +83,11 @@ impl SeriesKey for RpcSeries<'_> {
     fn matches(&self, owned: &OwnedRpcSeries) -> bool {
         same_value(self.method, &owned.method)
             && same_str(self.system, owned.system)
-            && match (self.status, &owned.status) {
-                (Some(a), Some(b)) => same_value(a, b),
-                (a, b) => a.is_none() && b.is_none(),
-            }
-            && self.error.map(|e| &**e) == owned.error.as_deref()
+            && same_opt_str(
+                self.status.map(StringValue::as_str),
+                owned.status.as_ref().map(StringValue::as_str),
+            )
+            && same_opt_str(self.error.map(|e| &**e), owned.error.as_deref())
             && match (self.target, &owned.target) {
                 (Some(a), Some(b)) => a.port == b.port && same_value(&a.host, &b.host),
                 (a, b) => a.is_none() && b.is_none(),

@@ -63,6 +63,15 @@ pub enum Protocol {
 /// # let _ = service;
 /// ```
 pub struct ServerLayer<M = Passthrough> {
+    /// Shared by every service the layer makes: a framework that clones its service per request
+    /// (Axum does) then clones one `Arc`, not one per instrument.
+    pub(crate) s: Arc<LayerSettings>,
+    _mode: PhantomData<fn() -> M>,
+}
+
+/// What a [`ServerLayer`] holds.
+#[derive(Clone)]
+pub(crate) struct LayerSettings {
     pub(crate) http: Option<Arc<HttpServerInstrument>>,
     pub(crate) ws: Arc<crate::ws::WsInstrument>,
     pub(crate) grpc: Option<Arc<GrpcInstrument>>,
@@ -71,7 +80,6 @@ pub struct ServerLayer<M = Passthrough> {
     pub(crate) late_route: bool,
     pub(crate) secure: bool,
     pub(crate) expose_context: bool,
-    _mode: PhantomData<fn() -> M>,
 }
 
 /// The same layer under its HTTP name, for discoverability.
@@ -80,14 +88,7 @@ pub type HttpServerLayer<M = Passthrough> = ServerLayer<M>;
 impl<M> Clone for ServerLayer<M> {
     fn clone(&self) -> Self {
         ServerLayer {
-            http: self.http.clone(),
-            ws: self.ws.clone(),
-            grpc: self.grpc.clone(),
-            route: self.route,
-            peer: self.peer,
-            late_route: self.late_route,
-            secure: self.secure,
-            expose_context: self.expose_context,
+            s: self.s.clone(),
             _mode: PhantomData,
         }
     }
@@ -96,9 +97,9 @@ impl<M> Clone for ServerLayer<M> {
 impl<M> std::fmt::Debug for ServerLayer<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerLayer")
-            .field("http", &self.http)
-            .field("grpc", &self.grpc)
-            .field("late_route", &self.late_route)
+            .field("http", &self.s.http)
+            .field("grpc", &self.s.grpc)
+            .field("late_route", &self.s.late_route)
             .finish_non_exhaustive()
     }
 }
@@ -127,7 +128,7 @@ impl ServerLayer {
             (protocol != Protocol::Grpc).then(|| Arc::new(HttpServerInstrument::new(&config)));
         let grpc = (protocol != Protocol::Http)
             .then(|| Arc::new(GrpcInstrument::new(&config, RpcSide::Server)));
-        ServerLayer {
+        let s = LayerSettings {
             http,
             ws: Arc::new(crate::ws::WsInstrument::new(
                 &config,
@@ -139,6 +140,9 @@ impl ServerLayer {
             late_route: false,
             secure: false,
             expose_context: false,
+        };
+        ServerLayer {
+            s: Arc::new(s),
             _mode: PhantomData,
         }
     }
@@ -147,28 +151,28 @@ impl ServerLayer {
 impl<M> ServerLayer<M> {
     /// Read the route template with `route` (framework adapters set this).
     pub fn route_from(mut self, route: RouteFn) -> Self {
-        self.route = route;
+        Arc::make_mut(&mut self.s).route = route;
         self
     }
 
     /// Read the peer address with `peer` (framework adapters set this; the default reads the
     /// [`PeerAddr`] extension).
     pub fn peer_from(mut self, peer: PeerFn) -> Self {
-        self.peer = peer;
+        Arc::make_mut(&mut self.s).peer = peer;
         self
     }
 
     /// When the route is unknown at the start of a request, put a
     /// [`RouteSlot`](crate::http::server::RouteSlot) in the request extensions for a router further in to fill.
     pub fn late_route(mut self, on: bool) -> Self {
-        self.late_route = on;
+        Arc::make_mut(&mut self.s).late_route = on;
         self
     }
 
     /// The server terminates TLS itself: `url.scheme` is `https` unless a proxy header says
     /// otherwise (a layer cannot see the connection, so it has to be told).
     pub fn secure(mut self, secure: bool) -> Self {
-        self.secure = secure;
+        Arc::make_mut(&mut self.s).secure = secure;
         self
     }
 
@@ -177,33 +181,26 @@ impl<M> ServerLayer<M> {
     /// the request (JSON-RPC middleware; messages on a WebSocket connection). Off by default: it
     /// costs an allocation per request.
     pub fn expose_context(mut self, on: bool) -> Self {
-        self.expose_context = on;
+        Arc::make_mut(&mut self.s).expose_context = on;
         self
     }
 
     /// Hand the inner service the request body through another [`RequestBodyMode`](crate::body::RequestBodyMode).
     pub fn body_mode<M2>(self) -> ServerLayer<M2> {
         ServerLayer {
-            http: self.http,
-            ws: self.ws,
-            grpc: self.grpc,
-            route: self.route,
-            peer: self.peer,
-            late_route: self.late_route,
-            secure: self.secure,
-            expose_context: self.expose_context,
+            s: self.s,
             _mode: PhantomData,
         }
     }
 
     /// The HTTP instrument this layer drives (for adapters that are not Tower-based).
     pub fn http_instrument(&self) -> Option<&Arc<HttpServerInstrument>> {
-        self.http.as_ref()
+        self.s.http.as_ref()
     }
 
     /// The gRPC instrument this layer drives.
     pub fn grpc_instrument(&self) -> Option<&Arc<GrpcInstrument>> {
-        self.grpc.as_ref()
+        self.s.grpc.as_ref()
     }
 }
 

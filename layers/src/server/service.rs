@@ -62,7 +62,7 @@ impl<S, M> ServerService<S, M> {
     where
         M: RequestBodyMode<B>,
     {
-        let layer = &self.layer;
+        let layer = &*self.layer.s;
         let peer = (layer.peer)(parts);
         let head = HeadScan::new(&parts.headers);
         let upgraded = head.is_websocket_upgrade(parts);
@@ -135,7 +135,7 @@ where
         // Nested inside another towerlight server layer (which left a route slot for us): that
         // layer owns the telemetry; just tell it the route if we know it.
         if let Some(slot) = parts.extensions.get::<RouteSlot>() {
-            if let Some(route) = (self.layer.route)(&parts) {
+            if let Some(route) = (self.layer.s.route)(&parts) {
                 slot.set(&route);
             }
             let req = Request::from_parts(parts, M::wrap(body, None));
@@ -152,12 +152,12 @@ where
             if upgraded {
                 // For the session that follows: framework adapters start it from this.
                 parts.extensions.insert(crate::ws::WsHandshake {
-                    instrument: self.layer.ws.clone(),
+                    instrument: self.layer.s.ws.clone(),
                     cx: cx.clone(),
-                    route: (self.layer.route)(&parts),
+                    route: (self.layer.s.route)(&parts),
                 });
             }
-            if self.layer.expose_context {
+            if self.layer.s.expose_context {
                 parts.extensions.insert(super::TransportContext {
                     cx: cx.clone(),
                     upgraded,

@@ -577,7 +577,7 @@ impl HttpServerCall {
     }
 
     fn finish(&mut self, outcome: Outcome) {
-        let Some(state) = self.state.take() else {
+        let Some(mut state) = self.state.take() else {
             return;
         };
         let elapsed_time = state.start.elapsed();
@@ -594,7 +594,8 @@ impl HttpServerCall {
             (None, Some(slot)) => slot.get().cloned(),
             _ => None,
         };
-        let route = state.route.clone().or_else(|| late_route.clone());
+        // Moved out, not cloned: the metric series is the route's last user.
+        let route = state.route.take().or_else(|| late_route.clone());
 
         let span = self.cx.span();
         if state.recording {
@@ -634,7 +635,7 @@ impl HttpServerCall {
             scheme: state.scheme,
             server: None,
             status,
-            route: route.clone().map(StringValue::from),
+            route: route.map(StringValue::from),
             version: Some(state.version),
             error: error_type,
         };
@@ -651,11 +652,8 @@ impl HttpServerCall {
             if let Some(code) = status {
                 old_attrs.push(KeyValue::new(attr::HTTP_STATUS_CODE, i64::from(code)));
             }
-            if let Some(r) = &route {
-                old_attrs.push(KeyValue::new(
-                    attr::HTTP_ROUTE,
-                    StringValue::from(r.clone()),
-                ));
+            if let Some(r) = &series.route {
+                old_attrs.push(KeyValue::new(attr::HTTP_ROUTE, r.clone()));
             }
             old.record(elapsed * 1000.0, &old_attrs);
         }
