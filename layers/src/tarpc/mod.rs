@@ -9,12 +9,14 @@
 //! Mapping the ids at the transport instead keeps the caller's real span as the parent.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
 
+use crate::common::intern::{near, static_name, Near};
 use crate::config::Config;
 use crate::rpc::{
     deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget, StartAttrs,
@@ -93,6 +95,29 @@ fn method_split(generated: &str) -> (Cow<'_, str>, Option<usize>) {
     }
 }
 
+thread_local! {
+    /// The thread's last generated names and their `Service/method` form.
+    static NEAR_METHODS: RefCell<Near<(&'static str, &'static str, Option<usize>)>> =
+        const { RefCell::new(Near::new()) };
+}
+
+/// [`method_split`] as process-wide strings, found without joining again. tarpc's method names
+/// are the generated code's, never a client's (a request naming another is not decoded), so
+/// they are interned (`None` past the interned names' bound: joined per call then).
+fn interned_split(generated: &str) -> Option<(&'static str, Option<usize>)> {
+    let (_, name, split) = near(
+        &NEAR_METHODS,
+        |&(kept, _, _)| kept == generated,
+        || {
+            let (name, split) = method_split(generated);
+            let kept = static_name(generated).zip(static_name(&name));
+            kept.map_or(("", "", None), |(g, n)| (g, n, split))
+        },
+        |&(kept, _, _)| !kept.is_empty(),
+    );
+    (!name.is_empty()).then_some((name, split))
+}
+
 /// Per-layer state of the tarpc instrument for one side.
 #[derive(Debug)]
 pub struct TarpcInstrument {
@@ -136,7 +161,10 @@ impl TarpcInstrument {
         deadline: Option<Duration>,
         target: Option<RpcTarget>,
     ) -> TarpcCall {
-        let (method, method_split) = method_split(method);
+        let (method, method_split) = match interned_split(method) {
+            Some((name, split)) => (Cow::Borrowed(name), split),
+            None => method_split(method),
+        };
         let rpc = self.rpc.start(RpcStart {
             parent,
             links: None,
@@ -232,6 +260,16 @@ impl Drop for TarpcCall {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interned_names_are_the_joined_form_shared() {
+        let (a, split) = interned_split("Interned.call").unwrap();
+        assert_eq!((a, split), ("Interned/call", Some(8)));
+        let (b, _) = interned_split(&String::from("Interned.call")).unwrap();
+        assert!(std::ptr::eq(a, b), "one process string");
+        assert_eq!(interned_split("plain"), Some(("plain", None)));
+        assert_eq!(interned_split(""), None, "nothing to intern");
+    }
 
     #[test]
     fn generated_names_become_service_slash_method() {
