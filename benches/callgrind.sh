@@ -6,6 +6,7 @@
 #   bash benches/callgrind.sh bare full  # some modes (the table needs bare and floor)
 #   bash benches/callgrind.sh --grpc     # one unary Tonic call: bare, server layer, client layer
 #   bash benches/callgrind.sh --jsonrpc  # one jsonrpsee call: bare, HTTP layer + RPC middleware
+#   bash benches/callgrind.sh --client   # one request through the HTTP client layer
 #
 # Each mode runs `profile_http` twice, with 2,000 and 12,000 requests; the difference over
 # 10,000 is the cost of one request with start-up, the first requests and shutdown cancelled.
@@ -19,6 +20,9 @@ base=bare floor_mode=floor label="Axum, per request"
 if [ "${1:-}" = --grpc ]; then
     set -- grpc_bare grpc_server grpc_client grpc_floor
     base=grpc_bare floor_mode=grpc_floor label="Tonic unary call"
+elif [ "${1:-}" = --client ]; then
+    set -- client_bare client client_floor
+    base=client_bare floor_mode=client_floor label="HTTP client layer, per request"
 elif [ "${1:-}" = --jsonrpc ]; then
     set -- jsonrpc_bare jsonrpc_traced jsonrpc_floor
     base=jsonrpc_bare floor_mode=jsonrpc_floor label="JSON-RPC call (jsonrpsee)"

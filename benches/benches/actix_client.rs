@@ -4,16 +4,15 @@
 //!
 //! `cargo bench -p towerlight-benches --bench actix_client`
 
-use std::convert::Infallible;
-
 use actix_web::{test, App};
-use bytes::Bytes;
 use criterion::{criterion_group, Criterion};
-use http_body_util::{BodyExt, Full};
 use opentelemetry_sdk::trace::Sampler;
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 use towerlight::{Config, HttpClientLayer, Propagator};
-use towerlight_benches::{actix_call, actix_route, meter_provider, tracer_provider, ActixExecutor};
+use towerlight_benches::{
+    actix_call, actix_route, client_answer, client_call, meter_provider, tracer_provider,
+    ActixExecutor,
+};
 
 fn config() -> Config {
     Config::new()
@@ -43,26 +42,11 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut group = c.benchmark_group("http_client");
-    let answer = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
-        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"user"))))
-    });
-    let traced = HttpClientLayer::with_config(config()).layer(answer);
-    let req = || {
-        http::Request::get("http://127.0.0.1:8080/users/42?page=1")
-            .body(Full::new(Bytes::new()))
-            .unwrap()
-    };
-    group.bench_function("bare", |b| {
-        b.to_async(&rt).iter(|| async {
-            let res = answer.oneshot(req()).await.unwrap();
-            std::hint::black_box(res.into_body().collect().await.unwrap());
-        })
-    });
+    let answer = client_answer();
+    let traced = HttpClientLayer::with_config(config()).layer(answer.clone());
+    group.bench_function("bare", |b| b.to_async(&rt).iter(|| client_call(&answer)));
     group.bench_function("traces+metrics", |b| {
-        b.to_async(&rt).iter(|| async {
-            let res = traced.clone().oneshot(req()).await.unwrap();
-            std::hint::black_box(res.into_body().collect().await.unwrap());
-        })
+        b.to_async(&rt).iter(|| client_call(&traced))
     });
     group.finish();
     let http = towerlight_benches::floor_metric_attributes();

@@ -6,15 +6,18 @@
 //! of the bare server) and `grpc_floor` (three span and three metric attributes). The JSON-RPC
 //! modes run one `add` call through jsonrpsee's HTTP service: `jsonrpc_bare`, `jsonrpc_traced`
 //! (towerlight's HTTP layer and RPC middleware: two spans) and `jsonrpc_floor` (two spans and
-//! two points with the gRPC floor's three attributes, as the `rpc` bench's floor).
+//! two points with the gRPC floor's three attributes, as the `rpc` bench's floor). The HTTP
+//! client modes send one request through an in-memory answer: `client_bare`, `client` (the
+//! HTTP client layer in front) and `client_floor` (its six span and six metric attributes).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
 use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
-    axum_call, echo_server, floor_metric_attributes, floor_span_attributes, grpc_call,
-    grpc_floor_attributes, jsonrpc_bare, jsonrpc_call, jsonrpc_traced, meter_provider,
+    axum_call, client_answer, client_call, client_floor_metric_attributes,
+    client_floor_span_attributes, echo_server, floor_metric_attributes, floor_span_attributes,
+    grpc_call, grpc_floor_attributes, jsonrpc_bare, jsonrpc_call, jsonrpc_traced, meter_provider,
     tracer_provider, users_router,
 };
 
@@ -30,12 +33,17 @@ fn main() {
     if mode == "grpc_floor" {
         return floor(n, grpc_floor_attributes, &grpc_floor_attributes());
     }
+    if mode == "client_floor" {
+        return floor(
+            n,
+            client_floor_span_attributes,
+            &client_floor_metric_attributes(),
+        );
+    }
     if mode == "jsonrpc_floor" {
         return floor(2 * n, grpc_floor_attributes, &grpc_floor_attributes());
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let config = Config::new()
         .meter_provider(meter_provider())
         .propagator(Propagator::w3c());
@@ -49,6 +57,9 @@ fn main() {
     };
     if let Some(side) = mode.strip_prefix("grpc_") {
         return grpc(n, side, config);
+    }
+    if let Some(side) = mode.strip_prefix("client") {
+        return client(n, side, config);
     }
     if let Some(side) = mode.strip_prefix("jsonrpc_") {
         return jsonrpc(n, side, config);
@@ -71,11 +82,7 @@ fn main() {
 /// `n` unary gRPC calls: through the bare server, the server layer or the client layer.
 fn grpc(n: usize, side: &str, config: Config) {
     use tower::Layer as _;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    runtime().block_on(async {
         match side {
             "server" => {
                 let server = towerlight_tonic::server_with(config).layer(echo_server());
@@ -99,13 +106,27 @@ fn grpc(n: usize, side: &str, config: Config) {
     });
 }
 
+/// `n` HTTP client requests: to the bare answer, or through the client layer (`side` empty).
+fn client(n: usize, side: &str, config: Config) {
+    use tower::Layer as _;
+    runtime().block_on(async {
+        if side.is_empty() {
+            let traced = towerlight::HttpClientLayer::with_config(config).layer(client_answer());
+            for _ in 0..n {
+                client_call(&traced).await;
+            }
+        } else {
+            let bare = client_answer();
+            for _ in 0..n {
+                client_call(&bare).await;
+            }
+        }
+    });
+}
+
 /// `n` JSON-RPC calls: through the bare jsonrpsee service or the instrumented one.
 fn jsonrpc(n: usize, side: &str, config: Config) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    runtime().block_on(async {
         if side == "traced" {
             let svc = jsonrpc_traced(config);
             for _ in 0..n {
@@ -118,6 +139,14 @@ fn jsonrpc(n: usize, side: &str, config: Config) {
             }
         }
     });
+}
+
+/// The single-threaded runtime every mode runs on (timers on: Tonic and jsonrpsee use them).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
 }
 
 /// The SDK floor, `n` times, with the span attributes `span` makes and `metric` attributes.

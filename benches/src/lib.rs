@@ -214,6 +214,38 @@ pub fn grpc_floor_attributes() -> Vec<opentelemetry::KeyValue> {
     ]
 }
 
+/// The HTTP client benchmark's request: `GET http://127.0.0.1:8080/users/42?page=1`.
+pub fn client_request() -> http::Request<http_body_util::Full<Bytes>> {
+    http::Request::get("http://127.0.0.1:8080/users/42?page=1")
+        .body(http_body_util::Full::new(Bytes::new()))
+        .expect("valid request")
+}
+
+/// The bare "client" the HTTP client layer wraps: an in-memory service answering `user` at once.
+pub fn client_answer() -> impl Service<
+    http::Request<http_body_util::Full<Bytes>>,
+    Response = http::Response<http_body_util::Full<Bytes>>,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone {
+    tower::service_fn(|_req: http::Request<http_body_util::Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+            Bytes::from_static(b"user"),
+        )))
+    })
+}
+
+/// Sends one [`client_request`] through `client` and reads the whole response body.
+pub async fn client_call<S, B>(client: &S)
+where
+    S: Service<http::Request<http_body_util::Full<Bytes>>, Response = http::Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: ResponseBody,
+{
+    let res = client.clone().oneshot(client_request()).await.unwrap();
+    std::hint::black_box(res.into_body().collect().await.unwrap());
+}
+
 /// The JSON-RPC benchmarks' module: one method, `add`, summing two integers.
 pub fn jsonrpc_module() -> jsonrpsee::RpcModule<()> {
     let mut module = jsonrpsee::RpcModule::new(());

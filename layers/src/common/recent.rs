@@ -1,4 +1,5 @@
-//! The values a connection repeats on every request (its peer address, user agent and `Host`),
+//! The values a connection repeats on every request (its peer address, user agent, `Host` and a
+//! client's target host),
 //! kept per thread: the next request with the same value shares the string instead of
 //! allocating and copying its own, which on a keep-alive connection is most requests.
 //!
@@ -22,10 +23,12 @@ pub(crate) enum Kind {
     UserAgent = 0,
     /// The `Host` (or forwarded host) the client asked for.
     Host = 1,
+    /// The host an outgoing request goes to (HTTP client `server.address`).
+    Target = 2,
 }
 
 thread_local! {
-    static RECENT: RefCell<[Option<Arc<str>>; 2]> = const { RefCell::new([None, None]) };
+    static RECENT: RefCell<[Option<Arc<str>>; 3]> = const { RefCell::new([None, None, None]) };
     /// The last peer address and its text, compared as an address (nothing is formatted).
     static PEER: RefCell<Option<(IpAddr, Arc<str>)>> = const { RefCell::new(None) };
 }

@@ -8,16 +8,26 @@ use crate::common::redact::{redact_authority, redact_query, SensitiveKeys};
 /// request that carries only a path (the origin is added further down the stack) gives the path
 /// and query.
 pub(crate) fn full_url(uri: &http::Uri, sensitive: &SensitiveKeys, max: usize) -> String {
-    let mut out = String::new();
-    if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+    let origin = uri
+        .scheme_str()
+        .zip(uri.authority())
+        .map(|(scheme, authority)| (scheme, redact_authority(authority.as_str())));
+    let query = uri.query().map(|q| redact_query(q, sensitive));
+    // Sized exactly: growing it reallocated up to four times, and the attribute's conversion
+    // to a boxed string reallocates once more when the capacity is larger than the text.
+    let len = origin.as_ref().map_or(0, |(s, a)| s.len() + 3 + a.len())
+        + uri.path().len()
+        + query.as_ref().map_or(0, |q| 1 + q.len());
+    let mut out = String::with_capacity(len);
+    if let Some((scheme, authority)) = &origin {
         out.push_str(scheme);
         out.push_str("://");
-        out.push_str(&redact_authority(authority.as_str()));
+        out.push_str(authority);
     }
     out.push_str(uri.path());
-    if let Some(q) = uri.query() {
+    if let Some(q) = &query {
         out.push('?');
-        out.push_str(&redact_query(q, sensitive));
+        out.push_str(q);
     }
     match truncate(&out, max) {
         std::borrow::Cow::Borrowed(_) => out,

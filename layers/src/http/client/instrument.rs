@@ -18,6 +18,7 @@ use opentelemetry_semantic_conventions::attribute as attr;
 use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::common::address::split_host_port;
 use crate::common::limit::capped;
+use crate::common::recent::{capped_shared, Kind};
 use crate::config::Config;
 use crate::http::method::MethodAttr;
 use crate::http::metrics::{HttpSeries, Measured, MetricAttrs, Side};
@@ -180,7 +181,7 @@ impl HttpClientInstrument {
         };
         let server = match parts.uri.authority() {
             Some(a) => {
-                let host_port = a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h);
+                let (_, host_port) = crate::common::redact::split_userinfo(a.as_str());
                 split_host_port(host_port)
             }
             // A path-only request: the Host header names the target (forwarding headers on an
@@ -193,7 +194,8 @@ impl HttpClientInstrument {
         }
         .map(|(host, port)| {
             let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
-            (capped(host, max), port)
+            // The target a client repeats on every request: shared, with the metric set too.
+            (capped_shared(Kind::Target, host, max), port)
         });
         let template = parts.extensions.get::<UrlTemplate>().map(|t| t.0.clone());
         let default_name = method.span_name(template.as_deref());
@@ -266,13 +268,12 @@ impl HttpClientInstrument {
         let series = HttpSeries {
             method: method.value.clone(),
             scheme,
-            server: server
-                .as_ref()
-                .map(|(host, port)| (StringValue::from(Arc::<str>::from(host.as_str())), *port)),
+            server: server.clone(),
             status: None,
-            route: template
-                .as_ref()
-                .map(|t| StringValue::from(Arc::<str>::from(&**t))),
+            route: template.as_ref().map(|t| match t {
+                Cow::Borrowed(s) => StringValue::from(*s),
+                Cow::Owned(s) => StringValue::from(Arc::<str>::from(s.as_str())),
+            }),
             version: None,
             error: None,
         };
