@@ -2,6 +2,9 @@
 //! bare Axum router, the router with towerlight's layer in each mode, and the SDK floor (one
 //! span with the same attributes, held in a context as every instrumentation must, and one
 //! histogram point). The counts include the SDK's batch-export thread, amortised per span.
+//! A second table does the same per protocol: a unary Tonic call (server layer, client layer),
+//! a request through the HTTP client layer, a jsonrpsee call (HTTP layer + RPC middleware),
+//! each beside its bare service and its SDK floor.
 //!
 //! `cargo bench -p towerlight-benches --bench allocations`
 
@@ -10,10 +13,13 @@ use std::alloc::System;
 use opentelemetry::trace::noop::NoopTracerProvider;
 use opentelemetry_sdk::trace::Sampler;
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+use tower::Layer as _;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
-    axum_call, floor_metric_attributes, floor_span_attributes, meter_provider, tracer_provider,
-    users_router,
+    axum_call, client_answer, client_call, client_floor_metric_attributes,
+    client_floor_span_attributes, echo_server, floor_metric_attributes, floor_span_attributes,
+    grpc_call, grpc_floor_attributes, jsonrpc_bare, jsonrpc_call, jsonrpc_traced, meter_provider,
+    tracer_provider, users_router,
 };
 
 #[global_allocator]
@@ -87,6 +93,7 @@ fn main() {
         );
     }
     println!("| SDK floor (span in a context + histogram point) | {floor:.2} | | |");
+    protocols(&rt, &tp, &mp);
 
     // Memory over ten million requests through the fully instrumented router.
     let total: usize = std::env::var("TOWERLIGHT_MEMORY_REQUESTS")
@@ -103,6 +110,82 @@ fn main() {
         if done < total {
             rt.block_on(axum_call(&full));
         }
+    }
+}
+
+/// Allocations per call of each protocol's layers, beside the bare service and the floor.
+fn protocols(
+    rt: &tokio::runtime::Runtime,
+    tp: &opentelemetry_sdk::trace::SdkTracerProvider,
+    mp: &opentelemetry_sdk::metrics::SdkMeterProvider,
+) {
+    let config = || {
+        Config::new()
+            .tracer_provider(tp.clone())
+            .meter_provider(mp.clone())
+            .propagator(Propagator::w3c())
+    };
+    let sdk_floor = towerlight_benches::Floor::new();
+    let floor_of = |span: fn() -> Vec<opentelemetry::KeyValue>,
+                    metric: &[opentelemetry::KeyValue],
+                    times: usize| {
+        per_call(|| {
+            for _ in 0..times {
+                sdk_floor.once(span(), metric);
+            }
+        })
+    };
+    let grpc_floor = floor_of(grpc_floor_attributes, &grpc_floor_attributes(), 1);
+    let client_floor = floor_of(
+        client_floor_span_attributes,
+        &client_floor_metric_attributes(),
+        1,
+    );
+    let rpc_floor = floor_of(grpc_floor_attributes, &grpc_floor_attributes(), 2);
+
+    let echo = echo_server();
+    let grpc_server = towerlight_tonic::server_with(config()).layer(echo_server());
+    let grpc_client = towerlight_tonic::client_with(config()).layer(echo_server());
+    let grpc_bare = per_call(|| rt.block_on(grpc_call(&echo, "Unary", 0)));
+    let answer = client_answer();
+    let client = towerlight::HttpClientLayer::with_config(config()).layer(client_answer());
+    let client_bare = per_call(|| rt.block_on(client_call(&answer)));
+    let (json_bare, json_traced) = (jsonrpc_bare(), jsonrpc_traced(config()));
+    let json_bare_n = per_call(|| rt.block_on(jsonrpc_call(&json_bare)));
+    let rows = [
+        (
+            "Tonic unary, server layer",
+            grpc_bare,
+            per_call(|| rt.block_on(grpc_call(&grpc_server, "Unary", 0))),
+            grpc_floor,
+        ),
+        (
+            "Tonic unary, client layer",
+            grpc_bare,
+            per_call(|| rt.block_on(grpc_call(&grpc_client, "Unary", 0))),
+            grpc_floor,
+        ),
+        (
+            "HTTP client layer",
+            client_bare,
+            per_call(|| rt.block_on(client_call(&client))),
+            client_floor,
+        ),
+        (
+            "jsonrpsee call (HTTP layer + RPC middleware, 2 spans)",
+            json_bare_n,
+            per_call(|| rt.block_on(jsonrpc_call(&json_traced))),
+            rpc_floor,
+        ),
+    ];
+    println!("\n| allocations / call | bare | instrumented | beyond bare | SDK floor | beyond bare and the floor |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, bare, n, floor) in rows {
+        println!(
+            "| {name} | {bare:.2} | {n:.2} | {:+.2} | {floor:.2} | {:+.2} |",
+            n - bare,
+            n - bare - floor
+        );
     }
 }
 
