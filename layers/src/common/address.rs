@@ -45,23 +45,34 @@ impl<'a> HeadScan<'a> {
         fn first<'a>(slot: &mut Option<&'a HeaderValue>, value: &'a HeaderValue) {
             slot.get_or_insert(value);
         }
+        use http::header;
         let mut scan = HeadScan::default();
         for (name, value) in headers {
-            match name.as_str() {
-                "host" => set(&mut scan.host, value),
-                "user-agent" if scan.user_agent.is_none() => scan.user_agent = Some(value),
-                "content-length" if scan.content_length.is_none() => {
+            // Standard names compare as their enum tag, no bytes read; the rest by text.
+            if name == header::HOST {
+                set(&mut scan.host, value);
+            } else if name == header::USER_AGENT {
+                first(&mut scan.user_agent, value);
+            } else if name == header::CONTENT_LENGTH {
+                if scan.content_length.is_none() {
                     scan.content_length = value.to_str().ok().and_then(|v| v.trim().parse().ok());
                 }
-                "forwarded" => set(&mut scan.forwarded, value),
-                "x-forwarded-host" => set(&mut scan.x_forwarded_host, value),
-                "x-forwarded-for" => set(&mut scan.x_forwarded_for, value),
-                "x-forwarded-proto" => set(&mut scan.x_forwarded_proto, value),
-                "content-type" => first(&mut scan.content_type, value),
-                "upgrade" => first(&mut scan.upgrade, value),
-                "grpc-timeout" => first(&mut scan.grpc_timeout, value),
-                "sec-websocket-version" => scan.websocket_version = true,
-                other => scan.context_fields |= crate::propagation::context_field_bit(other),
+            } else if name == header::CONTENT_TYPE {
+                first(&mut scan.content_type, value);
+            } else if name == header::FORWARDED {
+                set(&mut scan.forwarded, value);
+            } else if name == header::UPGRADE {
+                first(&mut scan.upgrade, value);
+            } else if name == header::SEC_WEBSOCKET_VERSION {
+                scan.websocket_version = true;
+            } else {
+                match name.as_str() {
+                    "x-forwarded-host" => set(&mut scan.x_forwarded_host, value),
+                    "x-forwarded-for" => set(&mut scan.x_forwarded_for, value),
+                    "x-forwarded-proto" => set(&mut scan.x_forwarded_proto, value),
+                    "grpc-timeout" => first(&mut scan.grpc_timeout, value),
+                    other => scan.context_fields |= crate::propagation::context_field_bit(other),
+                }
             }
         }
         scan
