@@ -20,6 +20,8 @@ use std::cell::RefCell;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+use crate::common::intern::Near;
 use std::sync::RwLock;
 
 use opentelemetry::metrics::{BoundCounter, BoundHistogram, Counter, Histogram};
@@ -109,42 +111,24 @@ pub(crate) struct SeriesCache<V, O = Box<[KeyValue]>> {
 /// Hands out the caches' ids (never 0, never reused).
 static NEXT_CACHE: AtomicU64 = AtomicU64::new(1);
 
-/// Series a thread used last, of any cache.
-const FRONT: usize = 4;
+/// A series in a thread's front: its cache's id and the `Series<V, O>` of that cache's types.
+type FrontEntry = (u64, Arc<dyn Any + Send + Sync>);
 
 thread_local! {
-    /// The thread's last few series (cache id, `Series<V, O>` of that cache's types): a request
-    /// whose series is one of them skips the cache's hash and lock, and with it the cache
-    /// line every thread's read lock writes.
-    static SERIES_FRONT: RefCell<Front> = const { RefCell::new(Front::new()) };
+    /// The thread's last few series, of any cache: a request whose series is one of them skips
+    /// the cache's hash and lock, and with it the cache line every thread's read lock writes.
+    static SERIES_FRONT: RefCell<Near<FrontEntry>> = const { RefCell::new(Near::new()) };
 }
 
-/// A thread's last few series, newest replacing the oldest (bounded: [`FRONT`] entries).
-struct Front {
-    slots: [Option<(u64, Arc<dyn Any + Send + Sync>)>; FRONT],
-    next: usize,
-}
-
-impl Front {
-    const fn new() -> Front {
-        Front {
-            slots: [const { None }; FRONT],
-            next: 0,
-        }
-    }
-
-    /// The slot holding cache `id`'s series that `hit` accepts.
-    fn find<T: 'static>(&self, id: u64, hit: impl Fn(&T) -> bool) -> Option<&T> {
-        self.slots.iter().flatten().find_map(|(cache, entry)| {
-            let series = entry.downcast_ref::<T>().filter(|_| *cache == id)?;
-            hit(series).then_some(series)
-        })
-    }
-
-    fn keep(&mut self, id: u64, entry: Arc<dyn Any + Send + Sync>) {
-        self.slots[self.next] = Some((id, entry));
-        self.next = (self.next + 1) % FRONT;
-    }
+/// Cache `id`'s series in `front` that `hit` accepts.
+fn front_series<T: 'static>(
+    front: &Near<FrontEntry>,
+    id: u64,
+    hit: impl Fn(&T) -> bool,
+) -> Option<&T> {
+    let is =
+        |(cache, entry): &FrontEntry| *cache == id && entry.downcast_ref::<T>().is_some_and(&hit);
+    front.get(is)?.1.downcast_ref::<T>()
 }
 
 /// What a [`SeriesCache`] is keyed by: looked up borrowed, stored owned (as `Owned`, the
@@ -253,7 +237,7 @@ impl<V: Send + Sync + 'static, O: Send + Sync + 'static> SeriesCache<V, O> {
         let mut record = Some(record);
         let near = SERIES_FRONT.try_with(|front| {
             let front = front.try_borrow().ok()?;
-            let series = front.find(self.id, |s: &Series<V, O>| key.matches(&s.key))?;
+            let series = front_series(&front, self.id, |s: &Series<V, O>| key.matches(&s.key))?;
             record.take().map(|record| record(&series.value))
         });
         if let Ok(Some(recorded)) = near {
@@ -264,7 +248,7 @@ impl<V: Send + Sync + 'static, O: Send + Sync + 'static> SeriesCache<V, O> {
         let recorded = record(&series.value);
         let _ = SERIES_FRONT.try_with(|front| {
             if let Ok(mut front) = front.try_borrow_mut() {
-                front.keep(self.id, series);
+                front.keep((self.id, series));
             }
         });
         Some(recorded)
@@ -585,7 +569,7 @@ mod cache_tests {
         assert_eq!((a.len(), b.len(), other_type.len()), (2, 1, 1));
         // More sets than the front holds: each still its own series.
         for round in 0..2 {
-            for i in 0..(FRONT + 2) {
+            for i in 0..6 {
                 let k = set(&format!("/many/{i}"), 200);
                 assert_eq!(
                     b.with(&k[..], |_| 100 + i, |v| *v),
@@ -594,7 +578,7 @@ mod cache_tests {
                 );
             }
         }
-        assert_eq!(b.len(), 1 + FRONT + 2);
+        assert_eq!(b.len(), 1 + 6, "more sets than the front's four");
     }
 
     #[test]

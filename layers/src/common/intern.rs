@@ -46,10 +46,16 @@ impl<T: Clone> Near<T> {
     }
 
     fn find(&self, hit: impl Fn(&T) -> bool) -> Option<T> {
-        self.slots.iter().flatten().find(|t| hit(t)).cloned()
+        self.get(hit).cloned()
     }
 
-    fn keep(&mut self, entry: T) {
+    /// The entry `hit` accepts, by reference (for entries not worth cloning out).
+    pub(crate) fn get(&self, hit: impl Fn(&T) -> bool) -> Option<&T> {
+        self.slots.iter().flatten().find(|t| hit(t))
+    }
+
+    /// Keeps `entry`, replacing the oldest.
+    pub(crate) fn keep(&mut self, entry: T) {
         self.slots[self.next] = Some(entry);
         self.next = (self.next + 1) % NEAR;
     }
