@@ -3,7 +3,8 @@
 //! span with the same attributes, held in a context as every instrumentation must, and one
 //! histogram point). The counts include the SDK's batch-export thread, amortised per span.
 //! A second table does the same per protocol: a unary Tonic call (server layer, client layer),
-//! a request through the HTTP client layer, a jsonrpsee call (HTTP layer + RPC middleware),
+//! a request through the HTTP client layer (with `accept: */*` as reqwest sends it, and with no
+//! header at all, when the injection allocates the header map itself), a jsonrpsee call (HTTP layer + RPC middleware),
 //! each beside its bare service and its SDK floor.
 //!
 //! `cargo bench -p towerlight-benches --bench allocations`
@@ -17,9 +18,9 @@ use tower::Layer as _;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
     axum_call, client_answer, client_call, client_floor_metric_attributes,
-    client_floor_span_attributes, echo_server, floor_metric_attributes, floor_span_attributes,
-    grpc_call, grpc_floor_attributes, jsonrpc_bare, jsonrpc_call, jsonrpc_traced, meter_provider,
-    tracer_provider, users_router,
+    client_floor_span_attributes, client_request_headerless, client_send, echo_server,
+    floor_metric_attributes, floor_span_attributes, grpc_call, grpc_floor_attributes, jsonrpc_bare,
+    jsonrpc_call, jsonrpc_traced, meter_provider, tracer_provider, users_router,
 };
 
 #[global_allocator]
@@ -166,9 +167,15 @@ fn protocols(
             grpc_floor,
         ),
         (
-            "HTTP client layer",
+            "HTTP client layer (`accept: */*`, as reqwest sends)",
             client_bare,
             per_call(|| rt.block_on(client_call(&client))),
+            client_floor,
+        ),
+        (
+            "HTTP client layer, header-less request",
+            per_call(|| rt.block_on(client_send(&answer, client_request_headerless()))),
+            per_call(|| rt.block_on(client_send(&client, client_request_headerless()))),
             client_floor,
         ),
         (

@@ -216,6 +216,16 @@ pub fn grpc_floor_attributes() -> Vec<opentelemetry::KeyValue> {
 
 /// The HTTP client benchmark's request: `GET http://127.0.0.1:8080/users/42?page=1`.
 pub fn client_request() -> http::Request<http_body_util::Full<Bytes>> {
+    let mut req = client_request_headerless();
+    // What reqwest's requests carry by default: the header map exists before any layer.
+    req.headers_mut()
+        .insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
+    req
+}
+
+/// [`client_request`] without any header: injecting the context then allocates the header
+/// map itself (its index and its entries), which a request with a header already has.
+pub fn client_request_headerless() -> http::Request<http_body_util::Full<Bytes>> {
     http::Request::get("http://127.0.0.1:8080/users/42?page=1")
         .body(http_body_util::Full::new(Bytes::new()))
         .expect("valid request")
@@ -242,7 +252,17 @@ where
     S::Error: std::fmt::Debug,
     B: ResponseBody,
 {
-    let res = client.clone().oneshot(client_request()).await.unwrap();
+    client_send(client, client_request()).await
+}
+
+/// Sends `req` through `client` and reads the whole response body.
+pub async fn client_send<S, B>(client: &S, req: http::Request<http_body_util::Full<Bytes>>)
+where
+    S: Service<http::Request<http_body_util::Full<Bytes>>, Response = http::Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: ResponseBody,
+{
+    let res = client.clone().oneshot(req).await.unwrap();
     std::hint::black_box(res.into_body().collect().await.unwrap());
 }
 
