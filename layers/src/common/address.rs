@@ -206,16 +206,39 @@ pub(crate) fn split_host_port(raw: &str) -> Option<(&str, Option<u16>)> {
             };
             Some((&raw[1..close], port))
         }
+        // Plain loops, not `contains`/`parse`: on a `host:port` of a few bytes the vectorised
+        // search and the generic integer parser cost more than the walk itself.
+        #[allow(clippy::manual_contains)]
         _ => match bytes.iter().rposition(|&b| b == b':') {
             // More than one ':' without brackets: a bare IPv6 address.
-            Some(colon) if bytes[..colon].contains(&b':') => Some((raw, None)),
-            Some(colon) => match raw[colon + 1..].parse() {
-                Ok(p) if colon > 0 => Some((&raw[..colon], Some(p))),
+            Some(colon) if bytes[..colon].iter().any(|&b| b == b':') => Some((raw, None)),
+            Some(colon) => match parse_port(&bytes[colon + 1..]) {
+                Some(p) if colon > 0 => Some((&raw[..colon], Some(p))),
                 _ => Some((raw, None)),
             },
             None => Some((raw, None)),
         },
     }
+}
+
+/// A port as `u16::from_str` reads it (decimal digits, an optional leading `+`, at most
+/// 65535), on bytes.
+fn parse_port(digits: &[u8]) -> Option<u16> {
+    let digits = digits.strip_prefix(b"+").unwrap_or(digits);
+    if digits.is_empty() {
+        return None;
+    }
+    let mut port: u32 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        port = port * 10 + u32::from(d - b'0');
+        if port > u32::from(u16::MAX) {
+            return None;
+        }
+    }
+    u16::try_from(port).ok()
 }
 
 #[cfg(test)]
@@ -323,6 +346,28 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(split_host_port(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn ports_read_as_from_str_reads_them() {
+        for raw in [
+            "",
+            "+",
+            "0",
+            "80",
+            "+80",
+            "0080",
+            "65535",
+            "65536",
+            "99999",
+            "8a",
+            "-1",
+            "١٢",
+            "000000000000000443",
+            "++1",
+        ] {
+            assert_eq!(parse_port(raw.as_bytes()), raw.parse().ok(), "{raw:?}");
         }
     }
 
