@@ -52,15 +52,25 @@ pub(crate) fn peer_text(ip: IpAddr, format: impl Fn(IpAddr) -> Arc<str>) -> Arc<
 /// `text` as a shared string: the thread's last value of `kind` when it is the same text, else
 /// a new one that becomes the thread's last.
 pub(crate) fn shared_arc(kind: Kind, text: &str) -> Arc<str> {
+    shared(kind, text.as_bytes(), || Some(Arc::from(text))).unwrap_or_else(|| Arc::from(text))
+}
+
+/// The thread's last value of `kind` when its bytes are `bytes`, else `make`'s, which becomes
+/// the thread's last (`None` when `make` gives none or the thread's entries are unavailable).
+fn shared(
+    kind: Kind,
+    bytes: &[u8],
+    make: impl FnOnce() -> Option<Arc<str>>,
+) -> Option<Arc<str>> {
     let kept = RECENT.try_with(|recent| {
         let mut recent = recent.try_borrow_mut().ok()?;
         let slot = &mut recent[kind as usize];
         match slot {
-            Some(last) if **last == *text => Some(last.clone()),
-            _ => Some(slot.insert(Arc::from(text)).clone()),
+            Some(last) if last.as_bytes() == bytes => Some(last.clone()),
+            _ => Some(slot.insert(make()?).clone()),
         }
     });
-    kept.ok().flatten().unwrap_or_else(|| Arc::from(text))
+    kept.ok().flatten()
 }
 
 /// [`capped`], sharing the value with the thread's last of `kind` when it fits the cap.
@@ -75,6 +85,14 @@ pub(crate) fn capped_shared(kind: Kind, value: &str, max: usize) -> StringValue 
 /// [`capped_shared`] for raw header bytes; bytes that are not UTF-8 are decoded as
 /// [`super::limit::capped_bytes`] does, and not kept.
 pub(crate) fn capped_bytes_shared(kind: Kind, value: &[u8], max: usize) -> StringValue {
+    if value.len() <= max {
+        // The thread's last value is compared as bytes first: when they are the same, they were
+        // validated as UTF-8 before, and are not validated again.
+        let utf8 = || std::str::from_utf8(value).ok().map(Arc::from);
+        if let Some(text) = shared(kind, value, utf8) {
+            return StringValue::from(text);
+        }
+    }
     match std::str::from_utf8(value) {
         Ok(text) => capped_shared(kind, text, max),
         Err(_) => super::limit::capped_bytes(value, max),
@@ -99,6 +117,23 @@ mod tests {
         let d = shared_arc(Kind::UserAgent, "curl/8.5");
         assert!(!Arc::ptr_eq(&a, &d), "replaced by the different value");
         assert_eq!(&*d, "curl/8.5");
+    }
+
+    #[test]
+    fn header_bytes_are_shared_only_when_they_are_utf8() {
+        let text = |v: StringValue| v.as_str().to_owned();
+        let a = capped_bytes_shared(Kind::UserAgent, b"agent/1", 64);
+        assert_eq!(text(a), "agent/1");
+        let kept = shared_arc(Kind::UserAgent, "agent/1");
+        assert!(Arc::ptr_eq(&kept, &shared_arc(Kind::UserAgent, "agent/1")));
+        let bad = capped_bytes_shared(Kind::UserAgent, b"agent/\xff", 64);
+        assert_eq!(text(bad), "agent/\u{fffd}");
+        assert!(
+            Arc::ptr_eq(&kept, &shared_arc(Kind::UserAgent, "agent/1")),
+            "bytes that are not UTF-8 are not kept"
+        );
+        let long = capped_bytes_shared(Kind::UserAgent, "é".repeat(40).as_bytes(), 16);
+        assert_eq!(text(long), format!("{}…", "é".repeat(6)));
     }
 
     #[test]
