@@ -4,8 +4,8 @@
 //! histogram point). The counts include the SDK's batch-export thread, amortised per span.
 //! A second table does the same per protocol: a unary Tonic call (server layer, client layer),
 //! a request through the HTTP client layer (with `accept: */*` as reqwest sends it, and with no
-//! header at all, when the injection allocates the header map itself), a jsonrpsee call (HTTP layer + RPC middleware),
-//! each beside its bare service and its SDK floor.
+//! header at all, when the injection allocates the header map itself), a jsonrpsee call (HTTP
+//! layer + RPC middleware), each beside its bare service and its SDK floor.
 //!
 //! `cargo bench -p towerlight-benches --bench allocations`
 

@@ -57,11 +57,7 @@ pub(crate) fn shared_arc(kind: Kind, text: &str) -> Arc<str> {
 
 /// The thread's last value of `kind` when its bytes are `bytes`, else `make`'s, which becomes
 /// the thread's last (`None` when `make` gives none or the thread's entries are unavailable).
-fn shared(
-    kind: Kind,
-    bytes: &[u8],
-    make: impl FnOnce() -> Option<Arc<str>>,
-) -> Option<Arc<str>> {
+fn shared(kind: Kind, bytes: &[u8], make: impl FnOnce() -> Option<Arc<str>>) -> Option<Arc<str>> {
     let kept = RECENT.try_with(|recent| {
         let mut recent = recent.try_borrow_mut().ok()?;
         let slot = &mut recent[kind as usize];
