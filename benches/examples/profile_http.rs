@@ -9,6 +9,7 @@
 //! two points with the gRPC floor's three attributes, as the `rpc` bench's floor). The HTTP
 //! client modes send one request through an in-memory answer: `client_bare`, `client` (the
 //! HTTP client layer in front) and `client_floor` (its six span and six metric attributes).
+//! `parented` is `full` with a sampled `traceparent` on every request (a traced caller's).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
@@ -74,9 +75,27 @@ fn main() {
     };
     rt.block_on(async {
         for _ in 0..n {
-            axum_call(&app).await;
+            if mode == "parented" {
+                parented_call(&app).await;
+            } else {
+                axum_call(&app).await;
+            }
         }
     });
+}
+
+/// One Axum request from a traced caller: [`towerlight_benches::request`] with a sampled
+/// `traceparent`, which the layer extracts and continues.
+async fn parented_call(app: &axum::Router) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut req = towerlight_benches::request();
+    req.headers_mut().insert(
+        "traceparent",
+        http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    );
+    let res = app.clone().oneshot(req).await.unwrap();
+    std::hint::black_box(res.into_body().collect().await.unwrap());
 }
 
 /// `n` unary gRPC calls: through the bare server, the server layer or the client layer.

@@ -40,7 +40,7 @@ pub(crate) struct TraceParent {
 ///
 /// Surrounding optional whitespace (spaces and tabs) is ignored.
 pub(crate) fn parse(value: &str) -> Option<TraceParent> {
-    let bytes = value.trim_matches([' ', '\t']).as_bytes();
+    let bytes = trim_blanks(value.as_bytes());
     let (head, rest) = bytes.split_at_checked(LEN)?;
 
     let version = hex::lower_u128(head.get(0..2)?)?;
@@ -71,6 +71,19 @@ pub(crate) fn parse(value: &str) -> Option<TraceParent> {
     })
 }
 
+/// `bytes` without leading and trailing spaces and tabs (both ASCII, so never inside a
+/// multi-byte character: the same as `str::trim_matches([' ', '\t'])`, without a char
+/// pattern's decoding).
+fn trim_blanks(bytes: &[u8]) -> &[u8] {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
 /// Formats a version `00` `traceparent` value for `span_context`.
 ///
 /// Flag bits not defined by version `00` are cleared.
@@ -95,6 +108,16 @@ mod tests {
 
     fn tp(version: &str, flags: &str) -> String {
         format!("{version}-{TRACE}-{SPAN}-{flags}")
+    }
+
+    #[test]
+    fn blanks_trim_as_the_char_pattern_does() {
+        for raw in [
+            "", " ", "\t \t", " a ", "\ta b\t", "é ", " é\t", "a", "\n a \n",
+        ] {
+            let want = raw.trim_matches([' ', '\t']).as_bytes();
+            assert_eq!(trim_blanks(raw.as_bytes()), want, "{raw:?}");
+        }
     }
 
     #[test]
