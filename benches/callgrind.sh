@@ -28,7 +28,7 @@ elif [ "${1:-}" = --jsonrpc ]; then
     base=jsonrpc_bare floor_mode=jsonrpc_floor label="JSON-RPC call (jsonrpsee)"
 fi
 modes=("$@")
-[ ${#modes[@]} -gt 0 ] || modes=(bare minimal full metrics unsampled blind floor)
+[ ${#modes[@]} -gt 0 ] || modes=(bare minimal full parented metrics unsampled blind floor)
 cargo build --quiet --profile profiling -p towerlight-benches --example profile_http
 bin="${CARGO_TARGET_DIR:-target}/profiling/examples/profile_http"
 out="$(mktemp -d)"
