@@ -16,7 +16,7 @@
 use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
-    axum_call, client_answer, client_call, client_floor_metric_attributes,
+    axum_call, axum_send, client_answer, client_call, client_floor_metric_attributes,
     client_floor_span_attributes, echo_server, floor_metric_attributes, floor_span_attributes,
     grpc_call, grpc_floor_attributes, jsonrpc_bare, jsonrpc_call, jsonrpc_traced, meter_provider,
     tracer_provider, users_router,
@@ -44,7 +44,6 @@ fn main() {
     if mode == "jsonrpc_floor" {
         return floor(2 * n, grpc_floor_attributes, &grpc_floor_attributes());
     }
-    let rt = runtime();
     let config = Config::new()
         .meter_provider(meter_provider())
         .propagator(Propagator::w3c());
@@ -73,89 +72,71 @@ fn main() {
     } else {
         app.layer(towerlight_axum::layer_with(config))
     };
-    rt.block_on(async {
-        for _ in 0..n {
-            if mode == "parented" {
-                parented_call(&app).await;
-            } else {
-                axum_call(&app).await;
-            }
-        }
-    });
+    if mode == "parented" {
+        repeat(n, || parented_call(&app));
+    } else {
+        repeat(n, || axum_call(&app));
+    }
 }
 
 /// One Axum request from a traced caller: [`towerlight_benches::request`] with a sampled
 /// `traceparent`, which the layer extracts and continues.
 async fn parented_call(app: &axum::Router) {
-    use http_body_util::BodyExt as _;
-    use tower::ServiceExt as _;
     let mut req = towerlight_benches::request();
     req.headers_mut().insert(
         "traceparent",
         http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
     );
-    let res = app.clone().oneshot(req).await.unwrap();
-    std::hint::black_box(res.into_body().collect().await.unwrap());
+    axum_send(app, req).await
 }
 
 /// `n` unary gRPC calls: through the bare server, the server layer or the client layer.
 fn grpc(n: usize, side: &str, config: Config) {
     use tower::Layer as _;
-    runtime().block_on(async {
-        match side {
-            "server" => {
-                let server = towerlight_tonic::server_with(config).layer(echo_server());
-                for _ in 0..n {
-                    grpc_call(&server, "Unary", 0).await;
-                }
-            }
-            "client" => {
-                let client = towerlight_tonic::client_with(config).layer(echo_server());
-                for _ in 0..n {
-                    grpc_call(&client, "Unary", 0).await;
-                }
-            }
-            _ => {
-                let bare = echo_server();
-                for _ in 0..n {
-                    grpc_call(&bare, "Unary", 0).await;
-                }
-            }
+    match side {
+        "server" => {
+            let server = towerlight_tonic::server_with(config).layer(echo_server());
+            repeat(n, || grpc_call(&server, "Unary", 0));
         }
-    });
+        "client" => {
+            let client = towerlight_tonic::client_with(config).layer(echo_server());
+            repeat(n, || grpc_call(&client, "Unary", 0));
+        }
+        _ => {
+            let bare = echo_server();
+            repeat(n, || grpc_call(&bare, "Unary", 0));
+        }
+    }
 }
 
 /// `n` HTTP client requests: to the bare answer, or through the client layer (`side` empty).
 fn client(n: usize, side: &str, config: Config) {
     use tower::Layer as _;
-    runtime().block_on(async {
-        if side.is_empty() {
-            let traced = towerlight::HttpClientLayer::with_config(config).layer(client_answer());
-            for _ in 0..n {
-                client_call(&traced).await;
-            }
-        } else {
-            let bare = client_answer();
-            for _ in 0..n {
-                client_call(&bare).await;
-            }
-        }
-    });
+    if side.is_empty() {
+        let traced = towerlight::HttpClientLayer::with_config(config).layer(client_answer());
+        repeat(n, || client_call(&traced));
+    } else {
+        let bare = client_answer();
+        repeat(n, || client_call(&bare));
+    }
 }
 
 /// `n` JSON-RPC calls: through the bare jsonrpsee service or the instrumented one.
 fn jsonrpc(n: usize, side: &str, config: Config) {
+    if side == "traced" {
+        let svc = jsonrpc_traced(config);
+        repeat(n, || jsonrpc_call(&svc));
+    } else {
+        let svc = jsonrpc_bare();
+        repeat(n, || jsonrpc_call(&svc));
+    }
+}
+
+/// Runs `call` `n` times, one after the other, on [`runtime`].
+fn repeat<F: std::future::Future<Output = ()>>(n: usize, mut call: impl FnMut() -> F) {
     runtime().block_on(async {
-        if side == "traced" {
-            let svc = jsonrpc_traced(config);
-            for _ in 0..n {
-                jsonrpc_call(&svc).await;
-            }
-        } else {
-            let svc = jsonrpc_bare();
-            for _ in 0..n {
-                jsonrpc_call(&svc).await;
-            }
+        for _ in 0..n {
+            call().await;
         }
     });
 }

@@ -38,7 +38,12 @@ pub fn users_router() -> axum::Router {
 
 /// Sends one [`request`] through `app` and reads the whole response body.
 pub async fn axum_call(app: &axum::Router) {
-    let res = app.clone().oneshot(request()).await.unwrap();
+    axum_send(app, request()).await
+}
+
+/// Sends `req` through `app` and reads the whole response body.
+pub async fn axum_send(app: &axum::Router, req: http::Request<axum::body::Body>) {
+    let res = app.clone().oneshot(req).await.unwrap();
     let body = res.into_body().collect().await.unwrap();
     std::hint::black_box(body);
 }
