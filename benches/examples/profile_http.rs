@@ -9,7 +9,9 @@
 //! two points with the gRPC floor's three attributes, as the `rpc` bench's floor). The HTTP
 //! client modes send one request through an in-memory answer: `client_bare`, `client` (the
 //! HTTP client layer in front) and `client_floor` (its six span and six metric attributes).
-//! `parented` is `full` with a sampled `traceparent` on every request (a traced caller's).
+//! `parented` is `full` with a sampled `traceparent` on every request (a traced caller's). A
+//! protocol's mode followed by `_metrics`, `_unsampled` or `_blind` runs with that tracing
+//! instead (`grpc_server_metrics`, `client_unsampled`, `jsonrpc_traced_metrics`).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
@@ -47,7 +49,12 @@ fn main() {
     let config = Config::new()
         .meter_provider(meter_provider())
         .propagator(Propagator::w3c());
-    let config = match mode.as_str() {
+    // `grpc_server_metrics`, `client_unsampled`, …: a protocol's mode with another tracing.
+    let (mode, tracing) = match mode.rsplit_once('_') {
+        Some((base, t @ ("metrics" | "unsampled" | "blind"))) => (base, t),
+        _ => (mode.as_str(), mode.as_str()),
+    };
+    let config = match tracing {
         "metrics" => config.tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new()),
         "unsampled" => config.tracer_provider(tracer_provider(Sampler::AlwaysOff)),
         "blind" => config

@@ -90,3 +90,44 @@ pub(crate) fn assert_blind_span_matches(
 pub(crate) fn value_of(attrs: &[(String, String)], key: &str) -> String {
     attrs.iter().find(|(k, _)| k == key).unwrap().1.clone()
 }
+
+/// With a no-op tracer (metrics only) a call builds no span of its own: started under a
+/// recording caller span, it runs in that very span — still recording, still open when the call
+/// ends, and what the handler sets on the current span lands on it. `call` starts one call with
+/// the configuration it is given (under the current context), ends it and returns its context.
+pub(crate) fn assert_noop_call_runs_in_the_callers_span(
+    call: impl FnOnce(&crate::Config) -> Context,
+) {
+    use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let caller_cx = Context::current_with_span(provider.tracer("app").start("caller"));
+    let cx = {
+        let _attached = caller_cx.clone().attach();
+        let config = crate::Config::new()
+            .tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
+        call(&config)
+    };
+    assert!(caller_cx.span().is_recording(), "caller records");
+    assert!(
+        cx.span().is_recording(),
+        "the caller's span, not a no-op one"
+    );
+    assert_eq!(cx.span().span_context(), caller_cx.span().span_context());
+    cx.span()
+        .set_attribute(KeyValue::new("set.by.handler", true));
+    assert!(
+        exporter.get_finished_spans().unwrap().is_empty(),
+        "caller's span still open"
+    );
+    caller_cx.span().end();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, "caller");
+    assert_eq!(
+        spans[0].attributes,
+        vec![KeyValue::new("set.by.handler", true)]
+    );
+}

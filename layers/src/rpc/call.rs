@@ -263,25 +263,74 @@ impl RpcInstrument {
             !unproven,
         );
         let provisional = unproven && !method.is_other();
+        let started = Instant::now();
+        let RpcStart {
+            parent,
+            links,
+            target,
+            attributes,
+            extra,
+            ..
+        } = start;
+        // A no-op tracer (metrics only) builds no span: the call runs in its parent's context,
+        // as an HTTP request does, and the wall clock (which only dates spans) is not read.
+        let (cx, recording, started_wall) = match self.lazy.tracer().is_noop() {
+            true => (parent, false, SystemTime::UNIX_EPOCH),
+            false => self.start_span(
+                parent,
+                SpanStart {
+                    method: &method,
+                    provisional,
+                    target: target.as_ref(),
+                    links,
+                    attributes,
+                    extra: &extra,
+                },
+            ),
+        };
+        RpcCall {
+            inst: self.clone(),
+            cx,
+            state: Some(Box::new(RpcState {
+                start: started,
+                start_wall: started_wall,
+                method,
+                provisional,
+                target,
+                extra,
+                recording,
+            })),
+        }
+    }
+}
+
+impl RpcInstrument {
+    /// Starts the span under `parent`: the call's context, whether the span records, and the
+    /// wall-clock time it started at.
+    fn start_span(&self, parent: Context, start: SpanStart<'_>) -> (Context, bool, SystemTime) {
+        let SpanStart {
+            method,
+            provisional,
+            target,
+            links,
+            attributes: system_attributes,
+            extra,
+        } = start;
         // Sampler-visible attributes at creation, unless the sampler reads none (then only
         // once the span records, as for HTTP).
         let sampler_reads = self.lazy.sampler_reads_attributes();
-        let tracer = self.lazy.tracer();
         // The SDK keeps the builder's Vec as the span's own: sized for every attribute the span
-        // can end with, adding the rest never grows it. A no-op tracer drops it: none then.
-        let mut attributes = match tracer.is_noop() {
-            true => Vec::new(),
-            false => Vec::with_capacity(self.span_capacity(&start)),
-        };
+        // can end with, adding the rest never grows it.
+        let mut attributes =
+            Vec::with_capacity(self.span_capacity(system_attributes.len(), extra.len()));
         let seen = SamplerSeen {
             system: self.system,
-            method: (!provisional).then_some(&method),
-            target: start.target.as_ref(),
+            method: (!provisional).then_some(method),
+            target,
         };
         if sampler_reads {
             seen.push_to(&mut attributes);
         }
-        let started = Instant::now();
         let started_wall = SystemTime::now();
         let kind = match self.side {
             RpcSide::Server => SpanKind::Server,
@@ -292,8 +341,8 @@ impl RpcInstrument {
         } else {
             method.span_name(self.system)
         };
-        let builder = span_builder(name, kind, Some(started_wall), attributes, start.links);
-        let mut span = tracer.build_with_context(builder, &start.parent);
+        let builder = span_builder(name, kind, Some(started_wall), attributes, links);
+        let mut span = self.lazy.tracer().build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
         if recording {
             // Straight into the span, one by one as the SDK takes them: no buffer between.
@@ -301,7 +350,7 @@ impl RpcInstrument {
             if !sampler_reads {
                 seen.push_to(&mut more);
             }
-            more.extend(start.attributes);
+            more.extend(system_attributes);
             if let Some(original) = &method.original {
                 push(
                     &mut more,
@@ -315,32 +364,27 @@ impl RpcInstrument {
                     method.push_service(&mut more);
                 }
             }
-            more.extend(start.extra.iter().cloned());
+            more.extend(extra.iter().cloned());
         }
-        let parent = start.parent;
         let cx = crate::propagation::random::context_with(&parent, span);
-        RpcCall {
-            inst: self.clone(),
-            cx,
-            state: Some(Box::new(RpcState {
-                start: started,
-                start_wall: started_wall,
-                method,
-                provisional,
-                target: start.target,
-                extra: start.extra,
-                recording,
-            })),
-        }
+        (cx, recording, started_wall)
+    }
+
+    /// The span attribute Vec's capacity for a call with this many system and hook attributes.
+    fn span_capacity(&self, system: usize, extra: usize) -> usize {
+        let dup = usize::from(self.config.semconv.rpc_dup);
+        SAMPLER_ATTRIBUTES + system + extra + END_ATTRIBUTES * (1 + dup)
     }
 }
 
-impl RpcInstrument {
-    /// The span attribute Vec's capacity for the call `start` begins.
-    fn span_capacity(&self, start: &RpcStart<'_>) -> usize {
-        let dup = usize::from(self.config.semconv.rpc_dup);
-        SAMPLER_ATTRIBUTES + start.attributes.len() + start.extra.len() + END_ATTRIBUTES * (1 + dup)
-    }
+/// What [`RpcInstrument::start_span`] needs of a call being started.
+struct SpanStart<'a> {
+    method: &'a RpcMethod,
+    provisional: bool,
+    target: Option<&'a RpcTarget>,
+    links: Option<Vec<Link>>,
+    attributes: StartAttrs,
+    extra: &'a [KeyValue],
 }
 
 /// What a sampler may read of a call: the system, the method once it is decided, the target.
@@ -491,7 +535,10 @@ impl RpcCall {
                 span.set_status(Status::error(outcome.description.clone()));
             }
         }
-        span.end_with_timestamp(state.start_wall + elapsed);
+        // With a no-op tracer the context holds the parent's span, which is not ours to end.
+        if !inst.lazy.tracer().is_noop() {
+            span.end_with_timestamp(state.start_wall + elapsed);
+        }
         inst.record(&state, &method, &outcome, elapsed);
     }
 }
@@ -575,7 +622,28 @@ impl Drop for RpcCall {
 
 #[cfg(test)]
 mod tests {
-    use super::LearnedMethods;
+    use super::*;
+
+    #[test]
+    fn with_a_noop_tracer_a_call_runs_in_the_callers_span() {
+        for side in [RpcSide::Server, RpcSide::Client] {
+            crate::common::testing::assert_noop_call_runs_in_the_callers_span(|config| {
+                let inst = Arc::new(RpcInstrument::new(config, "jsonrpc", side));
+                let mut call = inst.start(RpcStart {
+                    parent: Context::current(),
+                    links: None,
+                    method: "add",
+                    method_split: None,
+                    target: None,
+                    attributes: StartAttrs::new(),
+                    extra: Vec::new(),
+                });
+                let cx = call.context().clone();
+                call.finish(RpcOutcome::default());
+                cx
+            });
+        }
+    }
 
     #[test]
     fn a_method_is_learned_by_its_own_set_only_and_only_when_a_handler_ran() {

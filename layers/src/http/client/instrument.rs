@@ -155,6 +155,73 @@ impl HttpClientInstrument {
         }
     }
 
+    /// Starts the CLIENT span under `parent`: the request's context, whether the span records,
+    /// and the wall-clock time it started at.
+    fn start_span(
+        &self,
+        parts: &http::request::Parts,
+        seen: ClientSeen<'_>,
+        parent: Context,
+        extra: &[KeyValue],
+    ) -> (Context, bool, SystemTime) {
+        let config = &self.r.config;
+        let max = config.max_value_length;
+        let default_name = seen.method.span_name(seen.template.as_deref());
+        let name = config.default_span_name(parts, seen.template.as_deref(), default_name);
+
+        // As on the server: the attributes a sampler may read go in at creation only when it may
+        // read them, else only once the span records.
+        let sampler_reads = self.r.sampler_reads_attributes();
+        let mut attributes = Vec::with_capacity(8);
+        if sampler_reads {
+            self.sampler_attributes(parts, seen, &mut attributes);
+        }
+        let started_wall = SystemTime::now();
+        let builder = span_builder(name, SpanKind::Client, Some(started_wall), attributes, None);
+        let mut span = self.r.tracer().build_with_context(builder, &parent);
+        let recording = opentelemetry::trace::Span::is_recording(&span);
+        if recording {
+            // Straight into the span, one by one as the SDK takes them: no buffer between.
+            let mut more = SpanSink(&mut span);
+            if !sampler_reads {
+                self.sampler_attributes(parts, seen, &mut more);
+            }
+            if let Some(original) = &seen.method.original {
+                push(
+                    &mut more,
+                    KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original.clone()),
+                );
+            }
+            self.r.request_headers.capture(&parts.headers, &mut more);
+            if config.semconv.http_dup {
+                #[allow(deprecated)]
+                {
+                    push(
+                        &mut more,
+                        KeyValue::new(attr::HTTP_METHOD, capped(parts.method.as_str(), max)),
+                    );
+                    push(
+                        &mut more,
+                        KeyValue::new(
+                            attr::HTTP_URL,
+                            full_url(&parts.uri, &config.sensitive_query, max),
+                        ),
+                    );
+                    if let Some((host, port)) = seen.server {
+                        push(&mut more, KeyValue::new(attr::NET_PEER_NAME, host.clone()));
+                        push(
+                            &mut more,
+                            KeyValue::new(attr::NET_PEER_PORT, i64::from(*port)),
+                        );
+                    }
+                }
+            }
+            more.extend(extra.iter().cloned());
+        }
+        let cx = crate::propagation::random::context_with(&parent, span);
+        (cx, recording, started_wall)
+    }
+
     /// Starts a client call under the current context and injects it into `parts.headers`.
     pub fn start(
         self: &Arc<Self>,
@@ -198,70 +265,23 @@ impl HttpClientInstrument {
             (capped_shared(Kind::Target, host, max), port)
         });
         let template = parts.extensions.get::<UrlTemplate>().map(|t| t.0.clone());
-        let default_name = method.span_name(template.as_deref());
-        let name = config.default_span_name(parts, template.as_deref(), default_name);
-
-        // As on the server: the attributes a sampler may read go in at creation only when it may
-        // read them, else only once the span records.
-        let sampler_reads = self.r.sampler_reads_attributes();
         let seen = ClientSeen {
             method: &method,
             server: &server,
             template: &template,
             resend_count: info.resend_count,
         };
-        let mut attributes = Vec::with_capacity(8);
-        if sampler_reads {
-            self.sampler_attributes(parts, seen, &mut attributes);
-        }
-        let started = Instant::now();
-        let started_wall = SystemTime::now();
-        let builder = span_builder(name, SpanKind::Client, Some(started_wall), attributes, None);
-        let mut span = self.r.tracer().build_with_context(builder, &parent);
-        let recording = opentelemetry::trace::Span::is_recording(&span);
         let mut extra = Vec::new();
         if let Some(hook) = &config.request_hook {
             hook(parts, &mut extra);
         }
-        if recording {
-            // Straight into the span, one by one as the SDK takes them: no buffer between.
-            let mut more = SpanSink(&mut span);
-            if !sampler_reads {
-                self.sampler_attributes(parts, seen, &mut more);
-            }
-            if let Some(original) = &method.original {
-                push(
-                    &mut more,
-                    KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original.clone()),
-                );
-            }
-            self.r.request_headers.capture(&parts.headers, &mut more);
-            if config.semconv.http_dup {
-                #[allow(deprecated)]
-                {
-                    push(
-                        &mut more,
-                        KeyValue::new(attr::HTTP_METHOD, capped(parts.method.as_str(), max)),
-                    );
-                    push(
-                        &mut more,
-                        KeyValue::new(
-                            attr::HTTP_URL,
-                            full_url(&parts.uri, &config.sensitive_query, max),
-                        ),
-                    );
-                    if let Some((host, port)) = &server {
-                        push(&mut more, KeyValue::new(attr::NET_PEER_NAME, host.clone()));
-                        push(
-                            &mut more,
-                            KeyValue::new(attr::NET_PEER_PORT, i64::from(*port)),
-                        );
-                    }
-                }
-            }
-            more.extend(extra.iter().cloned());
-        }
-        let cx = crate::propagation::random::context_with(&parent, span);
+        let started = Instant::now();
+        // A no-op tracer (metrics only) builds no span: the request goes out in the caller's
+        // context, as the server's runs in its parent's, and the wall clock is not read.
+        let (cx, recording, started_wall) = match self.r.tracer().is_noop() {
+            true => (parent, false, SystemTime::UNIX_EPOCH),
+            false => self.start_span(parts, seen, parent, &extra),
+        };
         self.r.propagator.inject(&cx, &mut parts.headers);
 
         // One shared copy of the strings the metric sets carry, cloned per set for free.
@@ -454,7 +474,10 @@ impl HttpClientCall {
                 span.set_status(Status::error(""));
             }
         }
-        span.end_with_timestamp(state.start_wall + elapsed);
+        // With a no-op tracer the context holds the caller's span, which is not ours to end.
+        if !self.inst.r.tracer().is_noop() {
+            span.end_with_timestamp(state.start_wall + elapsed);
+        }
 
         let metrics = self.inst.r.metrics();
         let request_size = match &state.request_size {
@@ -556,6 +579,29 @@ mod tests {
         assert!(parts.headers.contains_key("traceparent"));
         call.end();
         peeked(&sampler, &exporter)
+    }
+
+    #[test]
+    fn with_a_noop_tracer_a_request_runs_in_the_callers_span() {
+        crate::common::testing::assert_noop_call_runs_in_the_callers_span(|config| {
+            let inst = Arc::new(HttpClientInstrument::new(config));
+            let mut parts = http::Request::get("http://example.com/users/7")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            let call = inst.start(&mut parts, ClientRequestInfo::new(0));
+            let caller = Context::current().span().span_context().clone();
+            let injected = parts.headers["traceparent"].to_str().unwrap().to_owned();
+            assert_eq!(
+                injected,
+                format!("00-{}-{}-01", caller.trace_id(), caller.span_id()),
+                "the caller's span is propagated"
+            );
+            let cx = call.context().clone();
+            call.end();
+            cx
+        });
     }
 
     #[test]
