@@ -38,6 +38,11 @@ impl HeaderCapture {
         self.entries.is_empty()
     }
 
+    /// The most attributes [`HeaderCapture::capture`] adds: one per configured header.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Appends one attribute per allow-listed header present in `headers`.
     ///
     /// The values of a repeated header are kept in order, at most [`MAX_HEADER_VALUES`] of them,

@@ -26,7 +26,8 @@ use crate::common::trust::server_parent;
 use crate::config::Config;
 use crate::propagation::Propagator;
 use crate::rpc::{
-    deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcStart, StartAttrs, PANIC,
+    deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcStart, StartAttrs, SystemAttributes,
+    PANIC,
 };
 
 pub use crate::rpc::{RpcSide, RpcTarget};
@@ -196,19 +197,12 @@ impl GrpcInstrument {
         if let Some(hook) = &self.config().request_hook {
             hook(parts, &mut extra);
         }
-        let mut attributes = StartAttrs::new();
-        if let Some(peer) = info.peer {
-            attributes.push(KeyValue::new(
-                attr::NETWORK_PEER_ADDRESS,
-                opentelemetry::StringValue::from(ip_arc(peer.ip())),
-            ));
-            attributes.push(KeyValue::new(
-                attr::NETWORK_PEER_PORT,
-                i64::from(peer.port()),
-            ));
-        }
-        self.request_metadata
-            .capture(&parts.headers, &mut attributes);
+        let peer = info.peer;
+        let make = |attributes: &mut StartAttrs| self.push_attributes(parts, peer, attributes);
+        let attributes = SystemAttributes {
+            most: 2 + self.request_metadata.len(),
+            make: &make,
+        };
         let rpc = self.rpc.start(RpcStart {
             parent,
             links,
@@ -237,6 +231,26 @@ impl GrpcInstrument {
             },
             rpc,
         }
+    }
+
+    /// The call's gRPC span attributes: the peer's address and port, the captured metadata.
+    fn push_attributes(
+        &self,
+        parts: &http::request::Parts,
+        peer: Option<SocketAddr>,
+        attributes: &mut StartAttrs,
+    ) {
+        if let Some(peer) = peer {
+            attributes.push(KeyValue::new(
+                attr::NETWORK_PEER_ADDRESS,
+                opentelemetry::StringValue::from(ip_arc(peer.ip())),
+            ));
+            attributes.push(KeyValue::new(
+                attr::NETWORK_PEER_PORT,
+                i64::from(peer.port()),
+            ));
+        }
+        self.request_metadata.capture(&parts.headers, attributes);
     }
 }
 

@@ -14,6 +14,7 @@ use crate::common::limit::capped;
 use crate::config::{Config, PublicEndpoint};
 use crate::rpc::{
     KnownRpcMethods, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget, StartAttrs,
+    SystemAttributes,
 };
 
 pub use crate::server::TransportContext;
@@ -125,8 +126,26 @@ impl JsonRpcInstrument {
         links: Option<Vec<Link>>,
         target: Option<RpcTarget>,
     ) -> JsonRpcCall {
+        let make = |attributes: &mut StartAttrs| self.push_attributes(request, attributes);
+        // The version and the id, and their old names under `rpc/dup`.
+        let most = if self.config().semconv.rpc_dup { 4 } else { 2 };
+        let attributes = SystemAttributes { most, make: &make };
+        let rpc = self.rpc.start(RpcStart {
+            parent,
+            links,
+            method: request.method,
+            method_split: None,
+            target,
+            attributes,
+            extra: Vec::new(),
+        });
+        JsonRpcCall { rpc }
+    }
+
+    /// The call's JSON-RPC span attributes: the protocol version and the request id (and their
+    /// old names under `rpc/dup`).
+    fn push_attributes(&self, request: &JsonRpcRequest<'_>, attributes: &mut StartAttrs) {
         let max = self.config().max_value_length;
-        let mut attributes = StartAttrs::new();
         attributes.push(KeyValue::new(attr::JSONRPC_PROTOCOL_VERSION, VERSION_2));
         let id = request.id.map(|id| capped(id, max));
         if self.config().semconv.rpc_dup {
@@ -140,16 +159,6 @@ impl JsonRpcInstrument {
         if let Some(id) = id {
             attributes.push(KeyValue::new(attr::JSONRPC_REQUEST_ID, id));
         }
-        let rpc = self.rpc.start(RpcStart {
-            parent,
-            links,
-            method: request.method,
-            method_split: None,
-            target,
-            attributes,
-            extra: Vec::new(),
-        });
-        JsonRpcCall { rpc }
     }
 }
 

@@ -162,14 +162,31 @@ pub(crate) struct RpcStart<'a> {
     pub(crate) method_split: Option<usize>,
     /// `server.address` / `server.port` (on client metrics too).
     pub(crate) target: Option<RpcTarget>,
-    /// The system's own span attributes (peer, ids, metadata): set only when the span records.
-    pub(crate) attributes: StartAttrs,
+    /// The system's own span attributes (peer, ids, metadata): made only when the span records.
+    pub(crate) attributes: SystemAttributes<'a>,
     /// Hook attributes: on the span and on every metric point.
     pub(crate) extra: Vec<KeyValue>,
 }
 
 /// A system's own span attributes for one call, gathered on the stack (most have two or three).
 pub(crate) type StartAttrs = SmallVec<[KeyValue; 4]>;
+
+/// How a system makes its own span attributes for a call: only once the span records (a call
+/// metrics only, or unsampled, makes none), and at most `most` of them (the span's attribute
+/// `Vec` is sized for them up front).
+#[derive(Clone, Copy)]
+pub(crate) struct SystemAttributes<'a> {
+    pub(crate) most: usize,
+    pub(crate) make: &'a dyn Fn(&mut StartAttrs),
+}
+
+impl SystemAttributes<'_> {
+    /// A system that sets none.
+    pub(crate) const NONE: SystemAttributes<'static> = SystemAttributes {
+        most: 0,
+        make: &|_| {},
+    };
+}
 
 /// How a call ended, as the system's status policy decided it.
 #[derive(Debug, Default)]
@@ -322,7 +339,7 @@ impl RpcInstrument {
         // The SDK keeps the builder's Vec as the span's own: sized for every attribute the span
         // can end with, adding the rest never grows it.
         let mut attributes =
-            Vec::with_capacity(self.span_capacity(system_attributes.len(), extra.len()));
+            Vec::with_capacity(self.span_capacity(system_attributes.most, extra.len()));
         let seen = SamplerSeen {
             system: self.system,
             method: (!provisional).then_some(method),
@@ -350,7 +367,9 @@ impl RpcInstrument {
             if !sampler_reads {
                 seen.push_to(&mut more);
             }
-            more.extend(system_attributes);
+            let mut system = StartAttrs::new();
+            (system_attributes.make)(&mut system);
+            more.extend(system);
             if let Some(original) = &method.original {
                 push(
                     &mut more,
@@ -383,7 +402,7 @@ struct SpanStart<'a> {
     provisional: bool,
     target: Option<&'a RpcTarget>,
     links: Option<Vec<Link>>,
-    attributes: StartAttrs,
+    attributes: SystemAttributes<'a>,
     extra: &'a [KeyValue],
 }
 
@@ -625,6 +644,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_systems_attributes_are_made_only_for_a_span_that_records() {
+        use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
+        for (sampler, recorded) in [(Sampler::AlwaysOff, false), (Sampler::AlwaysOn, true)] {
+            let exporter = InMemorySpanExporter::default();
+            let provider = SdkTracerProvider::builder()
+                .with_sampler(sampler)
+                .with_simple_exporter(exporter.clone())
+                .build();
+            let inst = Arc::new(RpcInstrument::new(
+                &Config::new().tracer_provider(provider),
+                "jsonrpc",
+                RpcSide::Server,
+            ));
+            let made = std::cell::Cell::new(0);
+            let make = |out: &mut StartAttrs| {
+                made.set(made.get() + 1);
+                out.push(KeyValue::new("jsonrpc.request.id", "7"));
+            };
+            let mut call = inst.start(RpcStart {
+                parent: Context::new(),
+                links: None,
+                method: "add",
+                method_split: None,
+                target: None,
+                attributes: SystemAttributes { most: 1, make: &make },
+                extra: Vec::new(),
+            });
+            call.finish(RpcOutcome::default());
+            assert_eq!(made.get(), usize::from(recorded), "{recorded}");
+            let spans = exporter.get_finished_spans().unwrap();
+            let ids: Vec<_> = spans
+                .iter()
+                .flat_map(|s| &s.attributes)
+                .filter(|kv| kv.key.as_str() == "jsonrpc.request.id")
+                .collect();
+            assert_eq!(ids.len(), usize::from(recorded));
+        }
+    }
+
+    #[test]
     fn with_a_noop_tracer_a_call_runs_in_the_callers_span() {
         for side in [RpcSide::Server, RpcSide::Client] {
             crate::common::testing::assert_noop_call_runs_in_the_callers_span(|config| {
@@ -635,7 +694,7 @@ mod tests {
                     method: "add",
                     method_split: None,
                     target: None,
-                    attributes: StartAttrs::new(),
+                    attributes: SystemAttributes::NONE,
                     extra: Vec::new(),
                 });
                 let cx = call.context().clone();

@@ -12,7 +12,7 @@ mod series;
 use std::time::Duration;
 
 pub use call::{RpcCall, RpcInstrument};
-pub(crate) use call::{RpcOutcome, RpcStart, StartAttrs};
+pub(crate) use call::{RpcOutcome, RpcStart, StartAttrs, SystemAttributes};
 pub use method::KnownRpcMethods;
 
 use std::sync::Arc;

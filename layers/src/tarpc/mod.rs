@@ -19,7 +19,8 @@ use opentelemetry::Context;
 use crate::common::intern::{near, static_name, Near};
 use crate::config::Config;
 use crate::rpc::{
-    deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget, StartAttrs,
+    deadline_reached, RpcCall, RpcInstrument, RpcOutcome, RpcSide, RpcStart, RpcTarget,
+    SystemAttributes,
 };
 
 /// `rpc.system.name` for tarpc (a custom value: the enum is open).
@@ -171,7 +172,7 @@ impl TarpcInstrument {
             method: &method,
             method_split,
             target,
-            attributes: StartAttrs::new(),
+            attributes: SystemAttributes::NONE,
             extra: Vec::new(),
         });
         TarpcCall {
