@@ -21,6 +21,11 @@ use pin_project_lite::pin_project;
 pub trait CallObserver {
     /// The call's context, made current while the body is polled.
     fn context(&self) -> &Context;
+    /// Whether [`context`](Self::context) is the context that was current when the call
+    /// started (metrics only, nothing extracted): where it started, attaching it changes nothing.
+    fn inherits_current(&self) -> bool {
+        false
+    }
     /// A data frame went through (its length counts towards body sizes; gRPC calls also read
     /// the message framing from it when message events are on).
     fn on_data<D: Buf>(&mut self, data: &D);
@@ -51,6 +56,16 @@ pub trait CallObserver {
     fn end_with_error(self, error_type: Cow<'static, str>);
     /// Polling panicked.
     fn end_with_panic(self);
+}
+
+/// Runs `f` (an inner service's `call`, right where `call` started) with the call's context
+/// current: attached, unless it is the current one already.
+pub(crate) fn in_call_context<C: CallObserver, T>(call: &C, f: impl FnOnce() -> T) -> T {
+    if call.inherits_current() {
+        return f();
+    }
+    let _attached = call.context().clone().attach();
+    f()
 }
 
 /// A call that also hears the response head (every request/response instrument).

@@ -191,3 +191,54 @@ async fn secure_servers_report_https() {
     let points = t.metrics().histogram("http.server.request.duration");
     assert_eq!(points.len(), 2, "one series per scheme");
 }
+
+/// Metrics only (a no-op tracer): no span, but the handler runs in the caller's context — the
+/// extracted `traceparent` and baggage, or none — and every request is one duration point.
+#[tokio::test(flavor = "current_thread")]
+async fn metrics_only_runs_handlers_in_the_callers_context() {
+    let t = Telemetry::new();
+    let config = t
+        .config()
+        .tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
+    let server = serve(routes().layer(towerlight_axum::layer_with(config))).await;
+    let http = client::http();
+    let traced = http
+        .get(server.url("/context"))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header("baggage", "tenant=acme")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        traced,
+        "trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7 sampled=true flags=01 \
+         out=01 baggage=tenant=acme"
+    );
+    let plain = http
+        .get(server.url("/context"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        plain,
+        "trace=00000000000000000000000000000000 span=0000000000000000 sampled=false flags=00 \
+         out= baggage="
+    );
+    assert!(t.spans().is_empty());
+    let points = t.metrics().histogram("http.server.request.duration");
+    assert_eq!(points.len(), 1, "{points:?}");
+    assert_eq!(points[0].count, 2);
+    assert_eq!(
+        points[0].attributes["http.route"],
+        opentelemetry::Value::from("/context")
+    );
+}

@@ -5,7 +5,7 @@ use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::trace::{Link, TraceContextExt};
 use opentelemetry::Context;
 
-use crate::config::Config;
+use crate::config::{Config, PublicEndpoint};
 
 /// The parent context and links for a server span.
 ///
@@ -28,4 +28,33 @@ pub(crate) fn server_parent(
     let root = Context::new().with_baggage(baggage);
     let links = remote.is_valid().then(|| vec![Link::with_context(remote)]);
     (root, links)
+}
+
+/// Whether a server call's context is the one current when it started: it starts no span (a
+/// no-op tracer, metrics only), extracts nothing (the request carries no header the
+/// propagator reads) and is not made a new root (not a public endpoint). Attaching it where it
+/// was taken would change nothing, so the layers skip that attach.
+pub(crate) fn inherits_current(config: &Config, noop_tracer: bool, extracts: bool) -> bool {
+    noop_tracer && !extracts && matches!(config.public_endpoint, PublicEndpoint::No)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_spanless_call_that_extracts_nothing_and_trusts_its_caller_inherits_the_context() {
+        let trusted = Config::new();
+        assert!(inherits_current(&trusted, true, false));
+        assert!(
+            !inherits_current(&trusted, false, false),
+            "a span of its own"
+        );
+        assert!(
+            !inherits_current(&trusted, true, true),
+            "an extracted parent"
+        );
+        let public = Config::new().public_endpoint(true);
+        assert!(!inherits_current(&public, true, false), "a new root");
+    }
 }

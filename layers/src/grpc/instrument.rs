@@ -22,7 +22,7 @@ use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::common::address::{ip_arc, HeadScan};
 use crate::common::headers::HeaderCapture;
 use crate::common::recent::{capped_shared, Kind};
-use crate::common::trust::server_parent;
+use crate::common::trust::{inherits_current, server_parent};
 use crate::config::Config;
 use crate::propagation::Propagator;
 use crate::rpc::{
@@ -141,6 +141,11 @@ impl GrpcInstrument {
             links,
             target: server,
             deadline: timeout_value(head.grpc_timeout),
+            inherits: inherits_current(
+                self.config(),
+                self.rpc.is_noop(),
+                self.propagator.reads_any(head.context_fields),
+            ),
         };
         self.start(parts, info, call)
     }
@@ -166,6 +171,8 @@ impl GrpcInstrument {
             links: None,
             target,
             deadline: grpc_timeout(&parts.headers),
+            // A client extracts nothing: without a span its context is the caller's.
+            inherits: self.rpc.is_noop(),
         };
         let call = self.start(parts, info, call);
         self.propagator.inject(call.context(), &mut parts.headers);
@@ -191,6 +198,7 @@ impl GrpcInstrument {
             links,
             target,
             deadline,
+            inherits,
         } = call;
         let (method, method_split) = method_from_path(parts.uri.path());
         let mut extra = Vec::new();
@@ -226,6 +234,7 @@ impl GrpcInstrument {
             inst: self.clone(),
             state: GrpcState {
                 deadline,
+                inherits,
                 responses: events.then(|| MessageTap::new(rpc.context().clone(), response_kind)),
                 ..GrpcState::default()
             },
@@ -260,6 +269,8 @@ struct Started {
     links: Option<Vec<opentelemetry::trace::Link>>,
     target: Option<RpcTarget>,
     deadline: Option<Duration>,
+    /// The parent is the context current at the start ([`inherits_current`]).
+    inherits: bool,
 }
 
 /// `package.Service/Method` from a request path `/package.Service/Method`, split; a path of
@@ -279,6 +290,8 @@ fn method_from_path(path: &str) -> (&str, Option<usize>) {
 #[derive(Default)]
 struct GrpcState {
     deadline: Option<Duration>,
+    /// The call's context is the one current at the start.
+    inherits: bool,
     status: Option<u16>,
     responses: Option<MessageTap>,
     /// Response body bytes seen (any data frame means a handler produced messages).
@@ -500,6 +513,9 @@ impl ResponseObserver for GrpcCall {
 impl CallObserver for GrpcCall {
     fn context(&self) -> &Context {
         self.rpc.context()
+    }
+    fn inherits_current(&self) -> bool {
+        self.state.inherits
     }
     fn on_data<D: Buf>(&mut self, data: &D) {
         GrpcCall::on_data(self, data);

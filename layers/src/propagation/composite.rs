@@ -188,7 +188,7 @@ impl Propagator {
 
     /// Whether extraction could find anything in a request whose headers have the
     /// [`context_field_bit`]s `seen`.
-    fn reads_any(&self, seen: u8) -> bool {
+    pub(crate) fn reads_any(&self, seen: u8) -> bool {
         self.reads_only.is_none_or(|reads| reads & seen != 0)
     }
 

@@ -245,6 +245,11 @@ impl RpcInstrument {
         self
     }
 
+    /// Whether the tracer is the no-op one (metrics only): calls then build no span.
+    pub(crate) fn is_noop(&self) -> bool {
+        self.lazy.tracer().is_noop()
+    }
+
     /// The side this instrument describes.
     pub fn side(&self) -> RpcSide {
         self.side
@@ -668,7 +673,10 @@ mod tests {
                 method: "add",
                 method_split: None,
                 target: None,
-                attributes: SystemAttributes { most: 1, make: &make },
+                attributes: SystemAttributes {
+                    most: 1,
+                    make: &make,
+                },
                 extra: Vec::new(),
             });
             call.finish(RpcOutcome::default());

@@ -36,6 +36,12 @@ impl CallObserver for ServerCall {
             ServerCall::Grpc(c) => c.context(),
         }
     }
+    fn inherits_current(&self) -> bool {
+        match self {
+            ServerCall::Http(c) => c.inherits_current(),
+            ServerCall::Grpc(c) => c.inherits_current(),
+        }
+    }
     fn on_data<D: Buf>(&mut self, data: &D) {
         match self {
             ServerCall::Http(c) => CallObserver::on_data(c, data),

@@ -166,10 +166,7 @@ where
         }
         let req = Request::from_parts(parts, M::wrap(body, counter));
         let future = match &call {
-            Some(call) => {
-                let _attached = crate::body::CallObserver::context(call).clone().attach();
-                self.inner.call(req)
-            }
+            Some(call) => crate::body::in_call_context(call, || self.inner.call(req)),
             None => self.inner.call(req),
         };
         ResponseFuture::new(future, call)

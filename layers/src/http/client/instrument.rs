@@ -278,7 +278,9 @@ impl HttpClientInstrument {
         let started = Instant::now();
         // A no-op tracer (metrics only) builds no span: the request goes out in the caller's
         // context, as the server's runs in its parent's, and the wall clock is not read.
-        let (cx, recording, started_wall) = match self.r.tracer().is_noop() {
+        // A client extracts nothing: without a span the context is the caller's, as current.
+        let inherits = self.r.tracer().is_noop();
+        let (cx, recording, started_wall) = match inherits {
             true => (parent, false, SystemTime::UNIX_EPOCH),
             false => self.start_span(parts, seen, parent, &extra),
         };
@@ -329,6 +331,7 @@ impl HttpClientInstrument {
                 version: None,
                 extra,
                 recording,
+                inherits,
                 request_size,
                 body: BodyProgress::new(&parts.method),
             })),
@@ -354,6 +357,8 @@ struct ClientState {
     version: Option<&'static str>,
     extra: Vec<KeyValue>,
     recording: bool,
+    /// The context is the caller's, current at the start (a no-op tracer).
+    inherits: bool,
     request_size: RequestSize,
     /// The response body against what its head promised.
     body: BodyProgress,
@@ -540,6 +545,9 @@ impl ResponseObserver for HttpClientCall {
 impl CallObserver for HttpClientCall {
     fn context(&self) -> &Context {
         &self.cx
+    }
+    fn inherits_current(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.inherits)
     }
     fn on_data<D: Buf>(&mut self, data: &D) {
         self.on_body_bytes(data.remaining() as u64);

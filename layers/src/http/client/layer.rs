@@ -148,10 +148,7 @@ where
         };
         let call = inst.start(&mut parts, info);
         let req = Request::from_parts(parts, M::wrap(body, counter));
-        let future = {
-            let _attached = call.context().clone().attach();
-            self.inner.call(req)
-        };
+        let future = crate::body::in_call_context(&call, || self.inner.call(req));
         ResponseFuture::new(future, Some(call))
     }
 }

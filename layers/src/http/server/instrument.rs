@@ -20,7 +20,7 @@ use crate::common::address::{self, HeadScan};
 use crate::common::limit::{capped, capped_bytes};
 use crate::common::recent::{capped_bytes_shared, capped_shared, Kind};
 use crate::common::redact::redact_query;
-use crate::common::trust::server_parent;
+use crate::common::trust::{inherits_current, server_parent};
 use crate::config::Config;
 use crate::http::method::MethodAttr;
 use crate::http::metrics::{HttpSeries, Measured, Side};
@@ -198,6 +198,7 @@ impl HttpServerInstrument {
                 .propagator
                 .extract_scanned(cx, &parts.headers, head.context_fields)
         });
+        let head_fields = head.context_fields;
         // Trust is decided before filtering: a filtered-out request on a public endpoint must
         // not hand the caller's trace to downstream calls either.
         let (parent, links) = server_parent(&self.r.config, parts, inbound);
@@ -236,6 +237,11 @@ impl HttpServerInstrument {
             extra: &extra,
         };
         let (cx, recording) = self.start_span(parts, start, parent, links);
+        let inherits = inherits_current(
+            config,
+            self.r.tracer().is_noop(),
+            self.r.propagator.reads_any(head_fields),
+        );
 
         self.r
             .metrics()
@@ -260,6 +266,7 @@ impl HttpServerInstrument {
                 extra,
                 request_bytes,
                 recording,
+                inherits,
                 body: BodyProgress::new(&parts.method),
             })),
         }
@@ -469,6 +476,8 @@ struct CallState {
     extra: Vec<KeyValue>,
     request_bytes: RequestBytes,
     recording: bool,
+    /// The context is the one current at the start ([`inherits_current`]).
+    inherits: bool,
     /// The response body against what its head promised.
     body: BodyProgress,
 }
@@ -684,6 +693,9 @@ impl ResponseObserver for HttpServerCall {
 impl CallObserver for HttpServerCall {
     fn context(&self) -> &Context {
         &self.cx
+    }
+    fn inherits_current(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.inherits)
     }
     fn on_data<D: bytes::Buf>(&mut self, data: &D) {
         HttpServerCall::on_data(self, data.remaining() as u64);
