@@ -225,12 +225,5 @@ pub fn serve_awc_relay(
 
 /// `GET url` with a plain client, answering the body.
 pub async fn get_text(url: &str) -> String {
-    crate::client::http()
-        .get(url)
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("body")
+    crate::client::get_text(url, &[]).await
 }

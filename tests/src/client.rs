@@ -13,6 +13,21 @@ pub fn http() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// `GET url` with `headers`, through [`http`]: the response body.
+pub async fn get_text(url: &str, headers: &[(&str, &str)]) -> String {
+    let mut request = http().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body")
+}
+
 /// Sends a raw HTTP/1.1 request and returns the connection after reading at least the response
 /// head and the first bytes of the body (`min_bytes` in total).
 pub async fn raw_request(addr: SocketAddr, request: &str, min_bytes: usize) -> (TcpStream, String) {

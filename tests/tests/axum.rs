@@ -201,33 +201,23 @@ async fn metrics_only_runs_handlers_in_the_callers_context() {
         .config()
         .tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
     let server = serve(routes().layer(towerlight_axum::layer_with(config))).await;
-    let http = client::http();
-    let traced = http
-        .get(server.url("/context"))
-        .header(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )
-        .header("baggage", "tenant=acme")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let traced = client::get_text(
+        &server.url("/context"),
+        &[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("baggage", "tenant=acme"),
+        ],
+    )
+    .await;
     assert_eq!(
         traced,
         "trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7 sampled=true flags=01 \
          out=01 baggage=tenant=acme"
     );
-    let plain = http
-        .get(server.url("/context"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let plain = client::get_text(&server.url("/context"), &[]).await;
     assert_eq!(
         plain,
         "trace=00000000000000000000000000000000 span=0000000000000000 sampled=false flags=00 \
