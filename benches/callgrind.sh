@@ -5,6 +5,7 @@
 #   bash benches/callgrind.sh            # every mode
 #   bash benches/callgrind.sh bare full  # some modes (the table needs bare and floor)
 #   bash benches/callgrind.sh --grpc     # one unary Tonic call: bare, server layer, client layer
+#                                        # (each also metrics only)
 #   bash benches/callgrind.sh --jsonrpc  # one jsonrpsee call: bare, HTTP layer + RPC middleware
 #   bash benches/callgrind.sh --client   # one request through the HTTP client layer
 #
@@ -18,13 +19,13 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "callgrind.sh needs valgrind" >&2; exit 1; }
 base=bare floor_mode=floor label="Axum, per request"
 if [ "${1:-}" = --grpc ]; then
-    set -- grpc_bare grpc_server grpc_client grpc_floor
+    set -- grpc_bare grpc_server grpc_client grpc_server_metrics grpc_client_metrics grpc_floor
     base=grpc_bare floor_mode=grpc_floor label="Tonic unary call"
 elif [ "${1:-}" = --client ]; then
-    set -- client_bare client client_floor
+    set -- client_bare client client_metrics client_floor
     base=client_bare floor_mode=client_floor label="HTTP client layer, per request"
 elif [ "${1:-}" = --jsonrpc ]; then
-    set -- jsonrpc_bare jsonrpc_traced jsonrpc_floor
+    set -- jsonrpc_bare jsonrpc_traced jsonrpc_traced_metrics jsonrpc_floor
     base=jsonrpc_bare floor_mode=jsonrpc_floor label="JSON-RPC call (jsonrpsee)"
 fi
 modes=("$@")

@@ -58,14 +58,11 @@ pub trait CallObserver {
     fn end_with_panic(self);
 }
 
-/// Runs `f` (an inner service's `call`, right where `call` started) with the call's context
-/// current: attached, unless it is the current one already.
-pub(crate) fn in_call_context<C: CallObserver, T>(call: &C, f: impl FnOnce() -> T) -> T {
-    if call.inherits_current() {
-        return f();
-    }
-    let _attached = call.context().clone().attach();
-    f()
+/// Makes the call's context current for the inner service's `call`, right where `call`
+/// started: attached until the guard drops, unless it is the current one already. (A guard
+/// rather than a closure: a closure would copy the request into itself.)
+pub(crate) fn attach_for_call<C: CallObserver>(call: &C) -> Option<opentelemetry::ContextGuard> {
+    (!call.inherits_current()).then(|| call.context().clone().attach())
 }
 
 /// A call that also hears the response head (every request/response instrument).

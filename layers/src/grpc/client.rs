@@ -149,7 +149,10 @@ where
         };
         let call = inst.start_client(&mut parts, info);
         let req = Request::from_parts(parts, M::wrap(body, counter));
-        let future = crate::body::in_call_context(&call, || self.inner.call(req));
+        let future = {
+            let _attached = crate::body::attach_for_call(&call);
+            self.inner.call(req)
+        };
         ResponseFuture::new(future, Some(call))
     }
 }

@@ -166,7 +166,10 @@ where
         }
         let req = Request::from_parts(parts, M::wrap(body, counter));
         let future = match &call {
-            Some(call) => crate::body::in_call_context(call, || self.inner.call(req)),
+            Some(call) => {
+                let _attached = crate::body::attach_for_call(call);
+                self.inner.call(req)
+            }
             None => self.inner.call(req),
         };
         ResponseFuture::new(future, call)
