@@ -127,8 +127,9 @@ impl JsonRpcInstrument {
         target: Option<RpcTarget>,
     ) -> JsonRpcCall {
         let make = |attributes: &mut StartAttrs| self.push_attributes(request, attributes);
-        // The version and the id, and their old names under `rpc/dup`.
-        let most = if self.config().semconv.rpc_dup { 4 } else { 2 };
+        // The version and the id (when the call has one), and their old names under `rpc/dup`.
+        let most = (1 + usize::from(request.id.is_some()))
+            * (1 + usize::from(self.config().semconv.rpc_dup));
         let attributes = SystemAttributes { most, make: &make };
         let rpc = self.rpc.start(RpcStart {
             parent,
