@@ -1,6 +1,6 @@
 //! Per-request overhead of the Actix middleware (against the bare Actix app, both driven with
 //! `actix_web::test::call_service`, no network) and of the HTTP client layer (against the bare
-//! client: an in-memory `Service` that answers at once).
+//! client: an in-memory `Service` that answers at once), traced and metrics only.
 //!
 //! `cargo bench -p towerlight-benches --bench actix_client`
 
@@ -48,6 +48,13 @@ fn bench(c: &mut Criterion) {
     group.bench_function("traces+metrics", |b| {
         b.to_async(&rt).iter(|| client_call(&traced))
     });
+    let metrics = HttpClientLayer::with_config(
+        config().tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new()),
+    )
+    .layer(answer.clone());
+    group.bench_function("metrics only", |b| {
+        b.to_async(&rt).iter(|| client_call(&metrics))
+    });
     group.finish();
     let http = towerlight_benches::floor_metric_attributes();
     towerlight_benches::bench_floor(c, "http", towerlight_benches::floor_span_attributes, &http);
@@ -71,6 +78,6 @@ fn main() {
     towerlight_benches::finish_run("http", &[("actix", "bare", &["traces+metrics"])]);
     towerlight_benches::finish_run_with(
         Some(("sdk_floor", "http client")),
-        &[("http_client", "bare", &["traces+metrics"])],
+        &[("http_client", "bare", &["traces+metrics", "metrics only"])],
     );
 }

@@ -1,6 +1,7 @@
 //! Per-call overhead of the gRPC layers on a tonic service, in process (no network): the bare
 //! generated `EchoServer` against the same service behind `towerlight_tonic::server()`, and a
-//! client layer in front of it. Unary calls and server-streaming calls of ten messages.
+//! client layer in front of it. Unary calls and server-streaming calls of ten messages, and
+//! unary calls through each layer with metrics only (the no-op tracer).
 //!
 //! `cargo bench -p towerlight-benches --bench grpc`
 
@@ -17,6 +18,11 @@ fn config() -> Config {
         .tracer_provider(tracer_provider(Sampler::AlwaysOn))
         .meter_provider(meter_provider())
         .propagator(Propagator::w3c())
+}
+
+/// [`config`] with the no-op tracer: metrics only.
+fn metrics_only() -> Config {
+    config().tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new())
 }
 
 fn bench(c: &mut Criterion) {
@@ -40,6 +46,14 @@ fn bench(c: &mut Criterion) {
             b.to_async(&rt).iter(|| call(&client, method, count))
         });
     }
+    let server = towerlight_tonic::server_with(metrics_only()).layer(echo_server());
+    let client = towerlight_tonic::client_with(metrics_only()).layer(echo_server());
+    group.bench_function("unary server layer, metrics only", |b| {
+        b.to_async(&rt).iter(|| call(&server, "Unary", 0))
+    });
+    group.bench_function("unary client layer, metrics only", |b| {
+        b.to_async(&rt).iter(|| call(&client, "Unary", 0))
+    });
     group.finish();
     let attributes = towerlight_benches::grpc_floor_attributes();
     towerlight_benches::bench_floor(
@@ -64,7 +78,12 @@ fn main() {
             (
                 GROUP,
                 "unary bare",
-                &["unary server layer", "unary client layer"],
+                &[
+                    "unary server layer",
+                    "unary client layer",
+                    "unary server layer, metrics only",
+                    "unary client layer, metrics only",
+                ],
             ),
             (
                 GROUP,
