@@ -13,7 +13,7 @@ pub fn http() -> reqwest::Client {
         .expect("reqwest client")
 }
 
-/// `GET url` with `headers`, through [`http`]: the response body.
+/// `GET url` with `headers`, through [`http()`]: the response body.
 pub async fn get_text(url: &str, headers: &[(&str, &str)]) -> String {
     let mut request = http().get(url);
     for (name, value) in headers {
