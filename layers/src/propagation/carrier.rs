@@ -4,6 +4,8 @@ use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 use opentelemetry::propagation::{Extractor, Injector};
 
+use super::composite::context_field_bit;
+
 /// Reads propagation fields from an [`http::HeaderMap`].
 ///
 /// Header names are matched case-insensitively. A value that is not valid
@@ -30,7 +32,7 @@ fn lookup<'a>(map: &'a HeaderMap, key: &str) -> http::header::GetAll<'a, HeaderV
 impl Extractor for HeaderExtractor<'_> {
     /// Returns the first value of `key` that is valid UTF-8.
     fn get(&self, key: &str) -> Option<&str> {
-        lookup(self.0, key).iter().find_map(as_str)
+        first_value(self.0, key)
     }
 
     /// Returns every header name present in the map (lowercase).
@@ -41,12 +43,56 @@ impl Extractor for HeaderExtractor<'_> {
     /// Returns all values of a repeated header, in order, skipping values that
     /// are not valid UTF-8. `None` when no usable value is present.
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let mut values = lookup(self.0, key).iter().filter_map(as_str);
-        let first = values.next()?;
-        let mut all = Vec::with_capacity(1);
-        all.push(first);
-        all.extend(values);
-        Some(all)
+        all_values(self.0, key)
+    }
+}
+
+fn first_value<'a>(map: &'a HeaderMap, key: &str) -> Option<&'a str> {
+    lookup(map, key).iter().find_map(as_str)
+}
+
+fn all_values<'a>(map: &'a HeaderMap, key: &str) -> Option<Vec<&'a str>> {
+    let mut values = lookup(map, key).iter().filter_map(as_str);
+    let first = values.next()?;
+    let mut all = Vec::with_capacity(1);
+    all.push(first);
+    all.extend(values);
+    Some(all)
+}
+
+/// A [`HeaderExtractor`] over a request head already scanned: a propagation header the scan did
+/// not see (`seen`, the [`context_field_bit`]s of the head's header names) is absent without a
+/// lookup, which hashes the name (a caller's `traceparent` alone spared two: `tracestate` and
+/// `baggage`). Any other key is looked up as before.
+pub(crate) struct ScannedExtractor<'a> {
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) seen: u8,
+}
+
+impl ScannedExtractor<'_> {
+    fn absent(&self, key: &str) -> bool {
+        let bit = context_field_bit(key);
+        bit != 0 && self.seen & bit == 0
+    }
+}
+
+impl Extractor for ScannedExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match self.absent(key) {
+            true => None,
+            false => first_value(self.headers, key),
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.headers.keys().map(HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        match self.absent(key) {
+            true => None,
+            false => all_values(self.headers, key),
+        }
     }
 }
 
@@ -94,6 +140,57 @@ fn header_name(key: &str) -> Option<HeaderName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scanned_head_answers_as_the_header_map_does() {
+        let keys = [
+            "traceparent",
+            "tracestate",
+            "baggage",
+            "uber-trace-id",
+            "uberctx-user",
+            "uberctx-other",
+            "x-request-id",
+            "TraceParent",
+        ];
+        let heads: [&[(&str, &str)]; 5] = [
+            &[],
+            &[("traceparent", "tp")],
+            &[
+                ("traceparent", "tp"),
+                ("tracestate", "a=1"),
+                ("tracestate", "b=2"),
+            ],
+            &[
+                ("baggage", "k=v"),
+                ("uberctx-user", "u"),
+                ("x-request-id", "r"),
+            ],
+            &[("uber-trace-id", "t"), ("host", "h"), ("traceparent", "tp")],
+        ];
+        for head in heads {
+            let mut headers = HeaderMap::new();
+            for (name, value) in head {
+                headers.append(
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            let seen = crate::common::address::HeadScan::new(&headers).context_fields;
+            let (scanned, plain) = (
+                ScannedExtractor {
+                    headers: &headers,
+                    seen,
+                },
+                HeaderExtractor(&headers),
+            );
+            for key in keys {
+                assert_eq!(scanned.get(key), plain.get(key), "{head:?} {key}");
+                assert_eq!(scanned.get_all(key), plain.get_all(key), "{head:?} {key}");
+            }
+            assert_eq!(scanned.keys(), plain.keys());
+        }
+    }
 
     #[test]
     fn injected_names_are_the_parsed_ones() {

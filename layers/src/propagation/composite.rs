@@ -2,7 +2,7 @@
 //! code) and shared cheaply by every request.
 
 use super::baggage::W3cBaggage;
-use super::carrier::{HeaderExtractor, HeaderInjector};
+use super::carrier::{HeaderExtractor, HeaderInjector, ScannedExtractor};
 use super::error::{PropagationError, OTEL_PROPAGATORS};
 use super::jaeger::JaegerPropagator;
 use super::w3c::W3cTraceContext;
@@ -299,7 +299,7 @@ impl Propagator {
             return cx.clone();
         }
         self.inner
-            .extract_with_context(cx, &HeaderExtractor(headers))
+            .extract_with_context(cx, &ScannedExtractor { headers, seen })
     }
 
     /// Injects `cx` into request headers, replacing existing values of the
