@@ -32,7 +32,8 @@ pub(super) fn any_nibble(b: u8) -> Option<u8> {
 
 /// The digits' value, or `None` when one is not in `table`. Branch-free per digit (a table
 /// load, a shift and an `or`; a bad digit only marks the result): the range matches and early
-/// exits this replaced cost about twice as much on a `traceparent`.
+/// exits this replaced cost about twice as much on a `traceparent`. (Folding in two 64-bit
+/// halves instead of one `u128` was measured: +170 instructions on a `traceparent`.)
 #[inline]
 fn fold(digits: &[u8], table: &[u8; 256]) -> Option<u128> {
     if digits.is_empty() || digits.len() > 32 {
@@ -149,6 +150,12 @@ mod tests {
             "4BF92F3577B34DA6A3CE929D0E0E4736",
             "0x1f",
             "1:2",
+            // Either side of 64 bits, and a bad digit in each half.
+            "00f067aa0ba902b7",
+            "10000000000000000",
+            "0123456789abcdef0",
+            "g0000000000000000000",
+            "0000000000000000000000000000000g",
         ];
         for raw in cases {
             let radix = || {
