@@ -165,7 +165,6 @@ impl HttpClientInstrument {
         extra: &[KeyValue],
     ) -> (Context, bool, SystemTime) {
         let config = &self.r.config;
-        let max = config.max_value_length;
         let default_name = seen.method.span_name(seen.template.as_deref());
         let name = config.default_span_name(parts, seen.template.as_deref(), default_name);
 
@@ -194,32 +193,39 @@ impl HttpClientInstrument {
             }
             self.r.request_headers.capture(&parts.headers, &mut more);
             if config.semconv.http_dup {
-                #[allow(deprecated)]
-                {
-                    push(
-                        &mut more,
-                        KeyValue::new(attr::HTTP_METHOD, capped(parts.method.as_str(), max)),
-                    );
-                    push(
-                        &mut more,
-                        KeyValue::new(
-                            attr::HTTP_URL,
-                            full_url(&parts.uri, &config.sensitive_query, max),
-                        ),
-                    );
-                    if let Some((host, port)) = seen.server {
-                        push(&mut more, KeyValue::new(attr::NET_PEER_NAME, host.clone()));
-                        push(
-                            &mut more,
-                            KeyValue::new(attr::NET_PEER_PORT, i64::from(*port)),
-                        );
-                    }
-                }
+                self.old_attributes(parts, seen, &mut more);
             }
             more.extend(extra.iter().cloned());
         }
         let cx = crate::propagation::random::context_with(&parent, span);
         (cx, recording, started_wall)
+    }
+
+    /// The old (`http/dup`) names of the span's attributes.
+    #[allow(deprecated)]
+    fn old_attributes(
+        &self,
+        parts: &http::request::Parts,
+        seen: ClientSeen<'_>,
+        out: &mut impl Extend<KeyValue>,
+    ) {
+        let config = &self.r.config;
+        let max = config.max_value_length;
+        push(
+            out,
+            KeyValue::new(attr::HTTP_METHOD, capped(parts.method.as_str(), max)),
+        );
+        push(
+            out,
+            KeyValue::new(
+                attr::HTTP_URL,
+                full_url(&parts.uri, &config.sensitive_query, max),
+            ),
+        );
+        if let Some((host, port)) = seen.server {
+            push(out, KeyValue::new(attr::NET_PEER_NAME, host.clone()));
+            push(out, KeyValue::new(attr::NET_PEER_PORT, i64::from(*port)));
+        }
     }
 
     /// Starts a client call under the current context and injects it into `parts.headers`.
@@ -587,6 +593,33 @@ mod tests {
         assert!(parts.headers.contains_key("traceparent"));
         call.end();
         peeked(&sampler, &exporter)
+    }
+
+    #[test]
+    fn under_http_dup_the_span_also_carries_the_old_names_once() {
+        let (config, sampler, exporter) = peeking_config(true);
+        let config = config.semconv(crate::config::SemconvMode::parse("http/dup"));
+        let inst = Arc::new(HttpClientInstrument::new(&config));
+        let mut parts = http::Request::post("https://api.example.com:8443/users/7?sig=s3cret")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        inst.start(&mut parts, ClientRequestInfo::new(0)).end();
+        let (_, attrs) = peeked(&sampler, &exporter);
+        let keys: Vec<&str> = attrs.iter().map(|(k, _)| k.as_str()).collect();
+        let mut unique = keys.clone();
+        unique.dedup();
+        assert_eq!(keys, unique, "every key once");
+        let value = |k: &str| value_of(&attrs, k);
+        assert_eq!(value("http.method"), "POST");
+        assert_eq!(
+            value("http.url"),
+            "https://api.example.com:8443/users/7?sig=REDACTED"
+        );
+        assert_eq!(value("net.peer.name"), "api.example.com");
+        assert_eq!(value("net.peer.port"), "8443");
+        assert_eq!(value("http.request.method"), "POST");
     }
 
     #[test]
