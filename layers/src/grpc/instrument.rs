@@ -237,7 +237,8 @@ impl GrpcInstrument {
             state: GrpcState {
                 deadline,
                 inherits,
-                responses: events.then(|| MessageTap::new(rpc.context().clone(), response_kind)),
+                responses: events
+                    .then(|| Box::new(MessageTap::new(rpc.context().clone(), response_kind))),
                 ..GrpcState::default()
             },
             rpc,
@@ -295,13 +296,15 @@ struct GrpcState {
     /// The call's context is the one current at the start.
     inherits: bool,
     status: Option<u16>,
-    responses: Option<MessageTap>,
+    /// Boxed, as `web_trailers`: both are rare (message events are opt-in, gRPC-Web is one
+    /// transport), and inline they made every call 144 bytes larger to move.
+    responses: Option<Box<MessageTap>>,
     /// Response body bytes seen (any data frame means a handler produced messages).
     response_bytes: u64,
     /// The response was a gRPC response (`content-type: application/grpc*`).
     grpc_response: bool,
     /// For gRPC-Web responses: reads the trailer frame at the end of the body.
-    web_trailers: Option<FrameParser>,
+    web_trailers: Option<Box<FrameParser>>,
 }
 
 enum Outcome {
@@ -348,7 +351,7 @@ impl GrpcCall {
         let head = super::response_head(&response.headers);
         state.grpc_response = head.grpc;
         if head.web {
-            state.web_trailers = Some(FrameParser::default());
+            state.web_trailers = Some(Box::default());
         }
         if let Some(code) = head.status {
             state.status = Some(code);
