@@ -95,6 +95,14 @@ impl LayerTracer {
     pub(crate) fn is_noop(&self) -> bool {
         matches!(self, LayerTracer::Noop(_))
     }
+
+    /// Ends a call's span (the one in the call's context) at `at` — unless this is the no-op
+    /// tracer, whose calls run in their parent's context: that span is not ours to end.
+    pub(crate) fn end_call_span(&self, span: &opentelemetry::trace::SpanRef<'_>, at: SystemTime) {
+        if !self.is_noop() {
+            span.end_with_timestamp(at);
+        }
+    }
 }
 
 /// Whether `provider` is the API's no-op provider.

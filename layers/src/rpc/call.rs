@@ -559,10 +559,9 @@ impl RpcCall {
                 span.set_status(Status::error(outcome.description.clone()));
             }
         }
-        // With a no-op tracer the context holds the parent's span, which is not ours to end.
-        if !inst.lazy.tracer().is_noop() {
-            span.end_with_timestamp(state.start_wall + elapsed);
-        }
+        inst.lazy
+            .tracer()
+            .end_call_span(&span, state.start_wall + elapsed);
         inst.record(&state, &method, &outcome, elapsed);
     }
 }

@@ -485,10 +485,10 @@ impl HttpClientCall {
                 span.set_status(Status::error(""));
             }
         }
-        // With a no-op tracer the context holds the caller's span, which is not ours to end.
-        if !self.inst.r.tracer().is_noop() {
-            span.end_with_timestamp(state.start_wall + elapsed);
-        }
+        self.inst
+            .r
+            .tracer()
+            .end_call_span(&span, state.start_wall + elapsed);
 
         let metrics = self.inst.r.metrics();
         let request_size = match &state.request_size {

@@ -623,10 +623,10 @@ impl HttpServerCall {
                 span.set_status(Status::error(""));
             }
         }
-        // With a no-op tracer the context holds the parent's span, which is not ours to end.
-        if !self.inst.r.tracer().is_noop() {
-            span.end_with_timestamp(state.start_wall + elapsed_time);
-        }
+        self.inst
+            .r
+            .tracer()
+            .end_call_span(&span, state.start_wall + elapsed_time);
 
         let metrics = self.inst.r.metrics();
         let request_size = match &state.request_bytes {
