@@ -296,7 +296,7 @@ impl RpcInstrument {
         } = start;
         // A no-op tracer (metrics only) builds no span: the call runs in its parent's context,
         // as an HTTP request does, and the wall clock (which only dates spans) is not read.
-        let (cx, recording, started_wall) = match self.lazy.tracer().is_noop() {
+        let (cx, recording, started_wall) = match self.is_noop() {
             true => (parent, false, SystemTime::UNIX_EPOCH),
             false => self.start_span(
                 parent,
