@@ -21,8 +21,9 @@ use pin_project_lite::pin_project;
 pub trait CallObserver {
     /// The call's context, made current while the body is polled.
     fn context(&self) -> &Context;
-    /// Whether [`context`](Self::context) is the context that was current when the call
-    /// started (metrics only, nothing extracted): where it started, attaching it changes nothing.
+    /// Whether [`context`](Self::context) is only the context that was current when the call
+    /// started (metrics only, nothing extracted): the call has no context of its own, so it is
+    /// not attached and the call runs in whichever context polls it, as without the layer.
     fn inherits_current(&self) -> bool {
         false
     }
@@ -58,10 +59,12 @@ pub trait CallObserver {
     fn end_with_panic(self);
 }
 
-/// Makes the call's context current for the inner service's `call`, right where `call`
-/// started: attached until the guard drops, unless it is the current one already. (A guard
-/// rather than a closure: a closure would copy the request into itself.)
-pub(crate) fn attach_for_call<C: CallObserver>(call: &C) -> Option<opentelemetry::ContextGuard> {
+/// Makes the call's context current (for the inner service's `call`, or a poll) until the
+/// guard drops — unless the call has no context of its own
+/// ([`CallObserver::inherits_current`]): then it runs in the context of whoever calls or polls
+/// it, as without the layer. (A guard rather than a closure: a closure around `inner.call(req)`
+/// would copy the request into itself.)
+pub fn attach_own<C: CallObserver>(call: &C) -> Option<opentelemetry::ContextGuard> {
     (!call.inherits_current()).then(|| call.context().clone().attach())
 }
 
@@ -152,7 +155,7 @@ where
         let Some(call) = this.call.as_ref() else {
             return this.inner.poll_frame(cx);
         };
-        let _attached = call.context().clone().attach();
+        let _attached = attach_own(call);
         let guard = UnwindGuard(this.call);
         let mut inner = this.inner;
         let result = inner.as_mut().poll_frame(cx);

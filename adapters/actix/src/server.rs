@@ -12,7 +12,7 @@ use actix_web::{Error, HttpMessage};
 use bytes::Bytes;
 use futures_util::Stream;
 use pin_project_lite::pin_project;
-use towerlight::body::{ByteCounter, CallObserver, UnwindGuard};
+use towerlight::body::{attach_own, ByteCounter, CallObserver, UnwindGuard};
 use towerlight::http::server::{HttpServerCall, HttpServerInstrument, RequestInfo};
 use towerlight::Config;
 
@@ -137,7 +137,7 @@ where
             });
         }
         let future = {
-            let _attached = call.context().clone().attach();
+            let _attached = attach_own(&call);
             self.service.call(req)
         };
         OtelFuture {
@@ -167,7 +167,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _attached = this.call.as_ref().map(|c| c.context().clone().attach());
+        let _attached = this.call.as_ref().and_then(attach_own);
         let guard = UnwindGuard(this.call);
         let result = ready!(this.inner.poll(cx));
         let slot = &mut *guard.0;
@@ -238,7 +238,7 @@ impl<B: MessageBody> MessageBody for TracedBody<B> {
         let Some(call) = this.call.as_ref() else {
             return this.inner.poll_next(cx);
         };
-        let _attached = call.context().clone().attach();
+        let _attached = attach_own(call);
         let guard = UnwindGuard(this.call);
         let result = this.inner.poll_next(cx);
         let slot = &mut *guard.0;

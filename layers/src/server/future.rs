@@ -8,7 +8,7 @@ use std::task::{ready, Context as TaskContext, Poll};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::body::{error_type_of, InstrumentedBody, ResponseObserver, UnwindGuard};
+use crate::body::{attach_own, error_type_of, InstrumentedBody, ResponseObserver, UnwindGuard};
 
 pin_project! {
     /// Polls the inner service with the call's context current; hands the call over to the
@@ -41,7 +41,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _attached = this.call.as_ref().map(|c| c.context().clone().attach());
+        let _attached = this.call.as_ref().and_then(attach_own);
         let guard = UnwindGuard(this.call);
         let result = ready!(this.inner.poll(cx));
         let slot = &mut *guard.0;

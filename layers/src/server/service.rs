@@ -167,12 +167,141 @@ where
         let req = Request::from_parts(parts, M::wrap(body, counter));
         let future = match &call {
             Some(call) => {
-                let _attached = crate::body::attach_for_call(call);
+                let _attached = crate::body::attach_own(call);
                 self.inner.call(req)
             }
             None => self.inner.call(req),
         };
         ResponseFuture::new(future, call)
+    }
+}
+
+#[cfg(test)]
+mod poll_context_tests {
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::task::{Context as TaskContext, Poll};
+
+    use bytes::Bytes;
+    use http_body::{Body, Frame};
+    use http_body_util::BodyExt as _;
+    use opentelemetry::context::FutureExt as _;
+    use opentelemetry::trace::{SpanId, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    use opentelemetry::Context;
+    use tower::{Layer as _, Service as _, ServiceExt as _};
+
+    use crate::{Config, ServerLayer};
+
+    fn current_span_id() -> SpanId {
+        Context::map_current(|cx| cx.span().span_context().span_id())
+    }
+
+    /// One data frame: the id of the span current when it is polled.
+    struct CurrentSpanBody(bool);
+
+    impl Body for CurrentSpanBody {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut TaskContext<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            if std::mem::replace(&mut self.0, true) {
+                return Poll::Ready(None);
+            }
+            let id = current_span_id().to_string();
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from(id)))))
+        }
+    }
+
+    /// What the handler and the response body saw as the current span.
+    #[derive(Debug, PartialEq)]
+    struct Seen {
+        handler: SpanId,
+        body: String,
+    }
+
+    /// Calls a layered service outside any context, then polls the call and its body under
+    /// `poller`.
+    async fn seen(config: Config, headers: &[(&str, &str)], poller: &Context) -> Seen {
+        let mut service = ServerLayer::with_config(config).layer(tower::service_fn(|_req| async {
+            let mut response = http::Response::new(CurrentSpanBody(false));
+            response.extensions_mut().insert(current_span_id());
+            Ok::<_, Infallible>(response)
+        }));
+        let mut req = http::Request::get("http://h/x");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(http_body_util::Empty::<Bytes>::new()).unwrap();
+        // `call` here, outside any context; the future is polled under `poller` only.
+        let future = service.ready().await.unwrap().call(req);
+        let response = future.with_context(poller.clone()).await.unwrap();
+        let handler = *response.extensions().get::<SpanId>().unwrap();
+        let body = response.into_body().collect().with_context(poller.clone());
+        let body = String::from_utf8(body.await.unwrap().to_bytes().to_vec()).unwrap();
+        Seen { handler, body }
+    }
+
+    fn metrics_only() -> Config {
+        Config::new().tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new())
+    }
+
+    fn poller() -> (Context, SpanId) {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let cx = Context::new().with_span(provider.tracer("app").start("poller"));
+        let id = cx.span().span_context().span_id();
+        (cx, id)
+    }
+
+    /// Metrics only and nothing extracted: the call has no context of its own, so it runs in
+    /// whichever context polls it, as it would without the layer (an outer `with_context`
+    /// is not hidden behind the context current when `call` ran).
+    #[tokio::test]
+    async fn a_call_without_a_context_of_its_own_runs_in_the_pollers() {
+        let (cx, id) = poller();
+        for headers in [&[][..], &[("content-type", "application/grpc")]] {
+            let seen = seen(metrics_only(), headers, &cx).await;
+            let expected = Seen {
+                handler: id,
+                body: id.to_string(),
+            };
+            assert_eq!(seen, expected, "{headers:?}");
+        }
+    }
+
+    /// A call with a context of its own (an extracted parent, or its span) runs in it, whoever
+    /// polls it.
+    #[tokio::test]
+    async fn a_call_with_a_context_of_its_own_runs_in_it() {
+        let (cx, poller_id) = poller();
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let extracted = seen(metrics_only(), &[("traceparent", parent)], &cx).await;
+        let remote = SpanId::from_hex("b7ad6b7169203331").unwrap();
+        assert_eq!(
+            extracted,
+            Seen {
+                handler: remote,
+                body: remote.to_string()
+            }
+        );
+        let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        // A clone kept: the provider's shutdown (when the layer drops) empties the exporter.
+        let traced = seen(Config::new().tracer_provider(provider.clone()), &[], &cx).await;
+        let ours = exporter.get_finished_spans().unwrap()[0]
+            .span_context
+            .span_id();
+        assert_ne!(ours, poller_id);
+        assert_eq!(
+            traced,
+            Seen {
+                handler: ours,
+                body: ours.to_string()
+            }
+        );
     }
 }
 

@@ -149,7 +149,7 @@ where
         let call = inst.start(&mut parts, info);
         let req = Request::from_parts(parts, M::wrap(body, counter));
         let future = {
-            let _attached = crate::body::attach_for_call(&call);
+            let _attached = crate::body::attach_own(&call);
             self.inner.call(req)
         };
         ResponseFuture::new(future, Some(call))
