@@ -636,7 +636,8 @@ impl Config {
 
     /// Give each WebSocket session an INTERNAL span (named after the route, a child of the
     /// handshake) with its message and byte counts, close code, reason and initiator. Off by
-    /// default: sessions can last hours.
+    /// default: sessions can last hours. With a no-op tracer (metrics only) there is none: the
+    /// session runs in the handshake's context.
     pub fn websocket_session_spans(mut self, on: bool) -> Config {
         self.websocket_session_spans = on;
         self
@@ -650,7 +651,7 @@ impl Config {
 
     /// Give WebSocket data messages spans (off by default): a CONSUMER span per received
     /// message, a PRODUCER span per sent one, within a per-session budget, only when the
-    /// handshake was sampled.
+    /// handshake was sampled (and never with a no-op tracer).
     ///
     /// ```
     /// use towerlight::ws::MessageSpans;

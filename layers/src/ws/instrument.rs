@@ -167,7 +167,10 @@ impl WsInstrument {
         self.lazy.metrics().active.add(1, &base);
         let started = Instant::now();
         let started_wall = SystemTime::now();
-        let cx = if self.config.websocket_session_spans {
+        // A no-op tracer (metrics only) builds no span of ours: the session runs in the
+        // handshake's context, whose span is not ours to end.
+        let spanned = self.config.websocket_session_spans && !self.lazy.tracer().is_noop();
+        let cx = if spanned {
             let name: Cow<'static, str> = match &route_attr {
                 Some(kv) => Cow::Owned(kv.value.as_str().into_owned()),
                 None => Cow::Borrowed("websocket"),
@@ -187,7 +190,7 @@ impl WsInstrument {
         WsSession {
             inst: self.clone(),
             cx,
-            spanned: self.config.websocket_session_spans,
+            spanned,
             started,
             started_wall,
             base,
@@ -326,6 +329,9 @@ impl WsSession {
         let Some(options) = self.inst.config.websocket_message_spans else {
             return;
         };
+        if self.inst.lazy.tracer().is_noop() {
+            return;
+        }
         let index = usize::from(direction == Direction::Transmit);
         self.data_messages[index] += 1;
         // No spans for a session whose handshake was not sampled: they inherit its decision.
@@ -463,6 +469,26 @@ mod tests {
     use super::*;
     use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
     use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+    /// Metrics only: no session span and no message spans, even when asked for — the session
+    /// runs in the handshake's context, whose span it neither hides nor ends.
+    #[test]
+    fn a_noop_tracer_builds_no_session_or_message_span() {
+        crate::common::testing::assert_noop_call_runs_in_the_callers_span(|config| {
+            let config = config
+                .clone()
+                .websocket_session_spans(true)
+                .websocket_message_spans(crate::ws::MessageSpans::budget(2, 1));
+            let inst = Arc::new(WsInstrument::new(&config, WsSide::Server));
+            let mut session = inst.start(&Context::current(), Some(Arc::from("/chat")));
+            session.on_message(Direction::Receive, MessageKind::Text, 5);
+            assert!(session.message_context().is_none(), "no message span");
+            session.on_message(Direction::Transmit, MessageKind::Text, 5);
+            let cx = session.context().clone();
+            session.end();
+            cx
+        });
+    }
 
     #[test]
     fn a_sampler_that_reads_no_attributes_is_shown_none_and_a_message_span_ends_with_the_same_set()
