@@ -10,7 +10,8 @@ use http::request::Parts;
 
 /// The request headers the HTTP rules read, found in one pass over the header map (cheaper than
 /// one hashed lookup per name, which is what made this the costliest part of a request's start).
-/// Only the first value of each is kept.
+/// Only the first value of each is kept. Its texts come from `HeaderValue::to_str` (visible
+/// ASCII) or an authority, so trimming them is an ASCII trim (`trim_ascii`: no UTF-8 decoding).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct HeadScan<'a> {
     forwarded: Option<&'a str>,
@@ -55,7 +56,7 @@ impl<'a> HeadScan<'a> {
                 first(&mut scan.user_agent, value);
             } else if name == header::CONTENT_LENGTH {
                 if scan.content_length.is_none() {
-                    scan.content_length = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+                    scan.content_length = header_u64(value);
                 }
             } else if name == header::CONTENT_TYPE {
                 first(&mut scan.content_type, value);
@@ -95,7 +96,7 @@ impl<'a> HeadScan<'a> {
             || self
                 .upgrade
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+                .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case("websocket"))
     }
 
     /// The `host[:port]` the client asked for, split.
@@ -105,7 +106,7 @@ impl<'a> HeadScan<'a> {
             .or_else(|| first_list_value(self.x_forwarded_host))
             .or_else(|| parts.uri.authority().map(|a| a.as_str()))
             .or(self.host)?;
-        split_host_port(raw.trim())
+        split_host_port(raw.trim_ascii())
     }
 
     /// The original client's address from forwarding headers (the caller falls back to the peer).
@@ -113,7 +114,7 @@ impl<'a> HeadScan<'a> {
         let raw = self
             .forwarded_param("for")
             .or_else(|| first_list_value(self.x_forwarded_for))?;
-        split_host_port(raw.trim()).map(|(h, _)| h)
+        split_host_port(raw.trim_ascii()).map(|(h, _)| h)
     }
 
     /// `https` or `http` as the client used it: what a proxy said, else the absolute target's
@@ -135,10 +136,10 @@ impl<'a> HeadScan<'a> {
         let first = self.forwarded?.split(',').next()?;
         first.split(';').find_map(|pair| {
             let (k, v) = pair.split_once('=')?;
-            if !k.trim().eq_ignore_ascii_case(param) {
+            if !k.trim_ascii().eq_ignore_ascii_case(param) {
                 return None;
             }
-            let v = v.trim();
+            let v = v.trim_ascii();
             let v = v
                 .strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
@@ -151,7 +152,7 @@ impl<'a> HeadScan<'a> {
 fn first_list_value(value: Option<&str>) -> Option<&str> {
     value
         .and_then(|v| v.split(',').next())
-        .map(str::trim)
+        .map(str::trim_ascii)
         .filter(|v| !v.is_empty())
 }
 
@@ -224,21 +225,33 @@ pub(crate) fn split_host_port(raw: &str) -> Option<(&str, Option<u16>)> {
 /// A port as `u16::from_str` reads it (decimal digits, an optional leading `+`, at most
 /// 65535), on bytes.
 fn parse_port(digits: &[u8]) -> Option<u16> {
+    decimal(digits, u64::from(u16::MAX)).and_then(|p| u16::try_from(p).ok())
+}
+
+/// A header value as `to_str`, `trim` and `u64::from_str` read it (a `Content-Length`), on
+/// bytes: a valid `str` of a header value is visible ASCII, so its `trim` is an ASCII trim and
+/// any other byte fails the digit test as it fails `to_str`.
+pub(crate) fn header_u64(value: &HeaderValue) -> Option<u64> {
+    decimal(value.as_bytes().trim_ascii(), u64::MAX)
+}
+
+/// Decimal digits with an optional leading `+`, at most `max`, as `from_str` reads them.
+fn decimal(digits: &[u8], max: u64) -> Option<u64> {
     let digits = digits.strip_prefix(b"+").unwrap_or(digits);
     if digits.is_empty() {
         return None;
     }
-    let mut port: u32 = 0;
+    let mut n: u64 = 0;
     for &d in digits {
         if !d.is_ascii_digit() {
             return None;
         }
-        port = port * 10 + u32::from(d - b'0');
-        if port > u32::from(u16::MAX) {
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        if n > max {
             return None;
         }
     }
-    u16::try_from(port).ok()
+    Some(n)
 }
 
 #[cfg(test)]
@@ -263,6 +276,37 @@ mod tests {
 
     fn scheme(p: &Parts) -> &'static str {
         HeadScan::new(&p.headers).scheme(p, false)
+    }
+
+    #[test]
+    fn header_numbers_read_as_the_standard_parser_reads_them() {
+        let old = |v: &HeaderValue| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok());
+        let samples: &[&[u8]] = &[
+            b"0",
+            b"12",
+            b" 12 ",
+            b"\t7\t",
+            b"+3",
+            b"++3",
+            b"-1",
+            b"",
+            b" ",
+            b"1 2",
+            b"12a",
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"99999999999999999999",
+            b"\x801",
+            b"1\xff",
+            b"007",
+        ];
+        for raw in samples {
+            let v = HeaderValue::from_bytes(raw).unwrap();
+            assert_eq!(header_u64(&v), old(&v), "{raw:?}");
+        }
+        for port in ["0", "65535", "65536", "+80", "8o", ""] {
+            assert_eq!(parse_port(port.as_bytes()), port.parse().ok(), "{port}");
+        }
     }
 
     #[test]

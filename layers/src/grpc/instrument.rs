@@ -108,7 +108,7 @@ impl GrpcInstrument {
         parts: &http::request::Parts,
         info: RpcRequestInfo,
     ) -> GrpcCall {
-        self.start_server_scanned(parts, info, HeadScan::new(&parts.headers))
+        self.start_server_scanned(parts, info, &HeadScan::new(&parts.headers))
     }
 
     /// [`GrpcInstrument::start_server`] with the request head already scanned.
@@ -116,7 +116,7 @@ impl GrpcInstrument {
         self: &Arc<Self>,
         parts: &'a http::request::Parts,
         info: RpcRequestInfo,
-        head: HeadScan<'a>,
+        head: &HeadScan<'a>,
     ) -> GrpcCall {
         let inbound = Context::map_current(|cx| {
             self.propagator

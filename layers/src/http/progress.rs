@@ -42,8 +42,7 @@ impl BodyProgress {
             } else {
                 headers
                     .get(http::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse().ok())
+                    .and_then(crate::common::address::header_u64)
                     .map_or(Expected::Open, Expected::Bytes)
             },
         );

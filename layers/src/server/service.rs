@@ -78,7 +78,7 @@ impl<S, M> ServerService<S, M> {
                 request_body: counter.clone(),
                 target: None,
             };
-            let call = inst.start_server_scanned(parts, info, head);
+            let call = inst.start_server_scanned(parts, info, &head);
             if layer.late_route {
                 // Mark the request as instrumented, so a towerlight layer further in (the same
                 // layer added both outside and via `Router::layer`) passes it through.
@@ -103,7 +103,7 @@ impl<S, M> ServerService<S, M> {
             request_bytes: counter.clone(),
             secure: layer.secure,
         };
-        let call = inst.start_scanned(parts, info, head);
+        let call = inst.start_scanned(parts, info, &head);
         if let Some(slot) = route_slot {
             parts.extensions.insert(slot);
         }

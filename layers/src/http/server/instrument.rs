@@ -182,7 +182,7 @@ impl HttpServerInstrument {
         parts: &http::request::Parts,
         info: RequestInfo,
     ) -> HttpServerCall {
-        self.start_scanned(parts, info, HeadScan::new(&parts.headers))
+        self.start_scanned(parts, info, &HeadScan::new(&parts.headers))
     }
 
     /// [`HttpServerInstrument::start`] with the request head already scanned (the server layer
@@ -191,7 +191,7 @@ impl HttpServerInstrument {
         self: &Arc<Self>,
         parts: &'a http::request::Parts,
         info: RequestInfo,
-        head: HeadScan<'a>,
+        head: &HeadScan<'a>,
     ) -> HttpServerCall {
         let inbound = Context::map_current(|cx| {
             self.r
@@ -452,7 +452,7 @@ struct SpanStart<'a> {
 /// What `start` already read from the request head, handed to the recording-only attributes.
 #[derive(Clone, Copy)]
 struct Seen<'a> {
-    head: HeadScan<'a>,
+    head: &'a HeadScan<'a>,
     scheme: &'static str,
     server: Option<(&'a str, Option<u16>)>,
     peer: Option<SocketAddr>,
