@@ -1,6 +1,7 @@
 //! Per-request overhead of the Actix middleware (against the bare Actix app, both driven with
 //! `actix_web::test::call_service`, no network) and of the HTTP client layer (against the bare
-//! client: an in-memory `Service` that answers at once), traced and metrics only.
+//! client: an in-memory `Service` that answers at once): traced, metrics only, and unsampled
+//! (`AlwaysOff`) with metrics.
 //!
 //! `cargo bench -p towerlight-benches --bench actix_client`
 
@@ -10,8 +11,8 @@ use opentelemetry_sdk::trace::Sampler;
 use tower::Layer;
 use towerlight::{Config, HttpClientLayer, Propagator};
 use towerlight_benches::{
-    actix_call, actix_route, client_answer, client_call, meter_provider, tracer_provider,
-    ActixExecutor,
+    actix_call, actix_route, client_answer, client_call, meter_provider, metrics_only,
+    tracer_provider, unsampled, ActixExecutor,
 };
 
 fn config() -> Config {
@@ -21,21 +22,32 @@ fn config() -> Config {
         .propagator(Propagator::w3c())
 }
 
+/// Each measured configuration under its row label.
+fn variants() -> [(&'static str, Config); 3] {
+    [
+        (VARIANTS[0], config()),
+        (VARIANTS[1], metrics_only(config())),
+        (VARIANTS[2], unsampled(config())),
+    ]
+}
+
+const VARIANTS: [&str; 3] = ["traces+metrics", "metrics only", "unsampled+metrics"];
+
 fn bench(c: &mut Criterion) {
     let exec = ActixExecutor(actix_rt::Runtime::new().unwrap());
     let mut group = c.benchmark_group("actix");
     let bare = exec.0.block_on(test::init_service(
         App::new().route("/users/{id}", actix_route()),
     ));
-    let layered = exec.0.block_on(test::init_service(
-        App::new()
-            .wrap(towerlight_actix::Otel::with_config(config()))
-            .route("/users/{id}", actix_route()),
-    ));
     group.bench_function("bare", |b| b.to_async(&exec).iter(|| actix_call(&bare)));
-    group.bench_function("traces+metrics", |b| {
-        b.to_async(&exec).iter(|| actix_call(&layered))
-    });
+    for (label, config) in variants() {
+        let layered = exec.0.block_on(test::init_service(
+            App::new()
+                .wrap(towerlight_actix::Otel::with_config(config))
+                .route("/users/{id}", actix_route()),
+        ));
+        group.bench_function(label, |b| b.to_async(&exec).iter(|| actix_call(&layered)));
+    }
     group.finish();
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -43,18 +55,11 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let mut group = c.benchmark_group("http_client");
     let answer = client_answer();
-    let traced = HttpClientLayer::with_config(config()).layer(answer.clone());
     group.bench_function("bare", |b| b.to_async(&rt).iter(|| client_call(&answer)));
-    group.bench_function("traces+metrics", |b| {
-        b.to_async(&rt).iter(|| client_call(&traced))
-    });
-    let metrics = HttpClientLayer::with_config(
-        config().tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new()),
-    )
-    .layer(answer.clone());
-    group.bench_function("metrics only", |b| {
-        b.to_async(&rt).iter(|| client_call(&metrics))
-    });
+    for (label, config) in variants() {
+        let layered = HttpClientLayer::with_config(config).layer(answer.clone());
+        group.bench_function(label, |b| b.to_async(&rt).iter(|| client_call(&layered)));
+    }
     group.finish();
     let http = towerlight_benches::floor_metric_attributes();
     towerlight_benches::bench_floor(c, "http", towerlight_benches::floor_span_attributes, &http);
@@ -75,9 +80,9 @@ criterion_group! {
 
 fn main() {
     benches();
-    towerlight_benches::finish_run("http", &[("actix", "bare", &["traces+metrics"])]);
+    towerlight_benches::finish_run("http", &[("actix", "bare", &VARIANTS)]);
     towerlight_benches::finish_run_with(
         Some(("sdk_floor", "http client")),
-        &[("http_client", "bare", &["traces+metrics", "metrics only"])],
+        &[("http_client", "bare", &VARIANTS)],
     );
 }

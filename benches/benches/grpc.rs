@@ -1,7 +1,7 @@
 //! Per-call overhead of the gRPC layers on a tonic service, in process (no network): the bare
 //! generated `EchoServer` against the same service behind `towerlight_tonic::server()`, and a
-//! client layer in front of it. Unary calls and server-streaming calls of ten messages, and
-//! unary calls through each layer with metrics only (the no-op tracer).
+//! client layer in front of it. Unary calls and server-streaming calls of ten messages, each
+//! through each layer traced, with metrics only (the no-op tracer) and unsampled (`AlwaysOff`).
 //!
 //! `cargo bench -p towerlight-benches --bench grpc`
 
@@ -9,7 +9,9 @@ use criterion::{criterion_group, Criterion};
 use opentelemetry_sdk::trace::Sampler;
 use tower::Layer;
 use towerlight::{Config, Propagator};
-use towerlight_benches::{echo_server, grpc_call as call, meter_provider, tracer_provider};
+use towerlight_benches::{
+    echo_server, grpc_call as call, meter_provider, metrics_only, tracer_provider, unsampled,
+};
 
 const GROUP: &str = "grpc";
 
@@ -20,9 +22,17 @@ fn config() -> Config {
         .propagator(Propagator::w3c())
 }
 
-/// [`config`] with the no-op tracer: metrics only.
-fn metrics_only() -> Config {
-    config().tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new())
+/// Each tracing a layer is measured with, as its row label's suffix: traced, metrics only,
+/// unsampled.
+const TRACINGS: [&str; 3] = ["", ", metrics only", ", unsampled"];
+
+/// The configuration of a [`TRACINGS`] entry.
+fn tracing_config(tracing: &str) -> Config {
+    match tracing {
+        "" => config(),
+        ", metrics only" => metrics_only(config()),
+        _ => unsampled(config()),
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -32,28 +42,22 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let mut group = c.benchmark_group(GROUP);
     let bare = echo_server();
-    let server = towerlight_tonic::server_with(config()).layer(echo_server());
-    let client = towerlight_tonic::client_with(config()).layer(echo_server());
-
-    for (label, method, count) in [("unary", "Unary", 0), ("stream x10", "ServerStream", 10)] {
+    for (label, method, count) in CALLS {
         group.bench_function(format!("{label} bare"), |b| {
             b.to_async(&rt).iter(|| call(&bare, method, count))
         });
-        group.bench_function(format!("{label} server layer"), |b| {
-            b.to_async(&rt).iter(|| call(&server, method, count))
-        });
-        group.bench_function(format!("{label} client layer"), |b| {
-            b.to_async(&rt).iter(|| call(&client, method, count))
-        });
+        for tracing in TRACINGS {
+            let config = tracing_config(tracing);
+            let server = towerlight_tonic::server_with(config.clone()).layer(echo_server());
+            let client = towerlight_tonic::client_with(config).layer(echo_server());
+            group.bench_function(format!("{label} server layer{tracing}"), |b| {
+                b.to_async(&rt).iter(|| call(&server, method, count))
+            });
+            group.bench_function(format!("{label} client layer{tracing}"), |b| {
+                b.to_async(&rt).iter(|| call(&client, method, count))
+            });
+        }
     }
-    let server = towerlight_tonic::server_with(metrics_only()).layer(echo_server());
-    let client = towerlight_tonic::client_with(metrics_only()).layer(echo_server());
-    group.bench_function("unary server layer, metrics only", |b| {
-        b.to_async(&rt).iter(|| call(&server, "Unary", 0))
-    });
-    group.bench_function("unary client layer, metrics only", |b| {
-        b.to_async(&rt).iter(|| call(&client, "Unary", 0))
-    });
     group.finish();
     let attributes = towerlight_benches::grpc_floor_attributes();
     towerlight_benches::bench_floor(
@@ -64,6 +68,9 @@ fn bench(c: &mut Criterion) {
     );
 }
 
+/// The calls measured: (label, method, streamed messages).
+const CALLS: [(&str, &str, u32); 2] = [("unary", "Unary", 0), ("stream x10", "ServerStream", 10)];
+
 criterion_group! {
     name = benches;
     config = towerlight_benches::criterion_config();
@@ -72,24 +79,27 @@ criterion_group! {
 
 fn main() {
     benches();
-    towerlight_benches::finish_run(
-        "grpc",
-        &[
-            (
-                GROUP,
-                "unary bare",
-                &[
-                    "unary server layer",
-                    "unary client layer",
-                    "unary server layer, metrics only",
-                    "unary client layer, metrics only",
-                ],
-            ),
-            (
-                GROUP,
-                "stream x10 bare",
-                &["stream x10 server layer", "stream x10 client layer"],
-            ),
-        ],
-    );
+    let rows: Vec<Vec<String>> = CALLS
+        .iter()
+        .map(|(label, _, _)| {
+            let mut rows = Vec::new();
+            for side in ["server", "client"] {
+                for tracing in TRACINGS {
+                    rows.push(format!("{label} {side} layer{tracing}"));
+                }
+            }
+            rows
+        })
+        .collect();
+    let bares: Vec<String> = CALLS.iter().map(|(l, _, _)| format!("{l} bare")).collect();
+    let refs: Vec<Vec<&str>> = rows
+        .iter()
+        .map(|r| r.iter().map(String::as_str).collect())
+        .collect();
+    let tables: Vec<(&str, &str, &[&str])> = bares
+        .iter()
+        .zip(&refs)
+        .map(|(bare, rows)| (GROUP, bare.as_str(), rows.as_slice()))
+        .collect();
+    towerlight_benches::finish_run("grpc", &tables);
 }

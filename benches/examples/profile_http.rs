@@ -9,7 +9,8 @@
 //! two points with the gRPC floor's three attributes, as the `rpc` bench's floor). The HTTP
 //! client modes send one request through an in-memory answer: `client_bare`, `client` (the
 //! HTTP client layer in front) and `client_floor` (its six span and six metric attributes).
-//! `parented` is `full` with a sampled `traceparent` on every request (a traced caller's). A
+//! The Actix modes send the `actix` bench's request: `actix_bare`, `actix_traced` (the `Otel`
+//! middleware; its floor is `floor`, as in that bench). `parented` is `full` with a sampled `traceparent` on every request (a traced caller's). A
 //! protocol's mode followed by `_metrics`, `_unsampled` or `_blind` runs with that tracing
 //! instead (`grpc_server_metrics`, `client_unsampled`, `jsonrpc_traced_metrics`).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
@@ -18,10 +19,10 @@
 use opentelemetry_sdk::trace::Sampler;
 use towerlight::{Config, Propagator};
 use towerlight_benches::{
-    axum_call, axum_send, client_answer, client_call, client_floor_metric_attributes,
-    client_floor_span_attributes, echo_server, floor_metric_attributes, floor_span_attributes,
-    grpc_call, grpc_floor_attributes, jsonrpc_bare, jsonrpc_call, jsonrpc_traced, meter_provider,
-    tracer_provider, users_router,
+    actix_call, actix_route, axum_call, axum_send, client_answer, client_call,
+    client_floor_metric_attributes, client_floor_span_attributes, echo_server,
+    floor_metric_attributes, floor_span_attributes, grpc_call, grpc_floor_attributes, jsonrpc_bare,
+    jsonrpc_call, jsonrpc_traced, meter_provider, tracer_provider, users_router,
 };
 
 fn main() {
@@ -70,6 +71,9 @@ fn main() {
     }
     if let Some(side) = mode.strip_prefix("jsonrpc_") {
         return jsonrpc(n, side, config);
+    }
+    if let Some(side) = mode.strip_prefix("actix_") {
+        return actix(n, side, config);
     }
     let app = users_router();
     let app = if mode == "bare" {
@@ -139,6 +143,26 @@ fn jsonrpc(n: usize, side: &str, config: Config) {
         let svc = jsonrpc_bare();
         repeat(n, || jsonrpc_call(&svc));
     }
+}
+
+/// `n` Actix requests (`actix_call`): the bare app, or the app wrapped in the middleware
+/// (`side == "traced"`).
+fn actix(n: usize, side: &str, config: Config) {
+    use actix_web::{test, App};
+    actix_rt::Runtime::new().unwrap().block_on(async {
+        if side == "traced" {
+            let app = App::new().wrap(towerlight_actix::Otel::with_config(config));
+            let app = test::init_service(app.route("/users/{id}", actix_route())).await;
+            for _ in 0..n {
+                actix_call(&app).await;
+            }
+        } else {
+            let app = test::init_service(App::new().route("/users/{id}", actix_route())).await;
+            for _ in 0..n {
+                actix_call(&app).await;
+            }
+        }
+    });
 }
 
 /// Runs `call` `n` times, one after the other, on [`runtime`].

@@ -445,6 +445,16 @@ pub fn meter_provider() -> SdkMeterProvider {
     SdkMeterProvider::builder().with_reader(reader).build()
 }
 
+/// The no-op tracer in `config`: metrics only.
+pub fn metrics_only(config: towerlight::Config) -> towerlight::Config {
+    config.tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new())
+}
+
+/// An `AlwaysOff` tracer in `config`: every span unsampled, metrics recorded.
+pub fn unsampled(config: towerlight::Config) -> towerlight::Config {
+    config.tracer_provider(tracer_provider(Sampler::AlwaysOff))
+}
+
 /// The criterion settings every benchmark here uses: short warm-up and measurement, 50
 /// samples, so the whole suite runs in minutes on a 2-core machine.
 pub fn criterion_config() -> criterion::Criterion {

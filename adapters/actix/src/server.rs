@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use pin_project_lite::pin_project;
 use towerlight::body::{attach_own, ByteCounter, CallObserver, UnwindGuard};
-use towerlight::http::server::{HttpServerCall, HttpServerInstrument, RequestInfo};
+use towerlight::http::server::{HttpServerCall, HttpServerInstrument, RequestInfo, RouteSlot};
 use towerlight::Config;
 
 use crate::convert::{request_parts, response_parts};
@@ -108,15 +108,24 @@ where
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let inst = &self.inst;
         let parts = request_parts(&req, |name| inst.needs_request_header(name));
+        let upgrade = is_websocket_upgrade(&req);
         // `match_pattern` resolves against the app's resource map: `None` for unmatched
-        // requests (the default service), never a made-up route.
-        let route = req
-            .match_pattern()
+        // requests (the default service), never a made-up route. Here, before the router ran,
+        // it routes the request a second time (a regex per dynamic segment); once the router
+        // has run it reads the route it recorded. So the route is read after the app answers
+        // unless the span's start needs it (or a WebSocket session will).
+        let early = upgrade || inst.needs_route_at_start();
+        let route = early
+            .then(|| req.match_pattern())
+            .flatten()
             .map(|p| towerlight::http::shared_route(&p));
+        let late_route = (!early).then(RouteSlot::default);
         let ws_route = route.clone();
         let peer = req.peer_addr();
         let counter = self.inst.counts_body_sizes().then(ByteCounter::default);
-        if let Some(counter) = &counter {
+        // A request without a body (`Payload::None`) has nothing to count: the counter reads 0,
+        // and the payload is not boxed.
+        if let (Some(counter), true) = (&counter, has_payload(&mut req)) {
             let payload = req.take_payload();
             let counted: Pin<Box<dyn Stream<Item = PayloadItem>>> = Box::pin(CountedPayload {
                 inner: payload,
@@ -126,9 +135,10 @@ where
         }
         let info = RequestInfo::new(route, peer)
             .with_request_bytes(counter)
-            .with_secure(req.app_config().secure());
+            .with_secure(req.app_config().secure())
+            .with_route_slot(late_route.clone());
         let call = self.inst.start(&parts, info);
-        if is_websocket_upgrade(&req) {
+        if upgrade {
             // For the session that follows (`towerlight_actix::ws::handle`).
             req.extensions_mut().insert(towerlight::ws::WsHandshake {
                 instrument: self.ws.clone(),
@@ -143,7 +153,19 @@ where
         OtelFuture {
             inner: future,
             call: Some(call),
+            late_route,
             needs_headers: self.inst.needs_response_headers(),
+        }
+    }
+}
+
+/// Whether the request carries a body stream (a request without one has `Payload::None`).
+fn has_payload(req: &mut ServiceRequest) -> bool {
+    match req.take_payload() {
+        Payload::None => false,
+        payload => {
+            req.set_payload(payload);
+            true
         }
     }
 }
@@ -154,6 +176,8 @@ pin_project! {
         #[pin]
         inner: F,
         call: Option<HttpServerCall>,
+        // Filled from the answered request: the route its router recorded.
+        late_route: Option<RouteSlot>,
         needs_headers: bool,
     }
 }
@@ -173,6 +197,11 @@ where
         let slot = &mut *guard.0;
         Poll::Ready(match result {
             Ok(res) => {
+                if let Some(route) = this.late_route.take() {
+                    if let Some(pattern) = res.request().match_pattern() {
+                        route.set(&pattern);
+                    }
+                }
                 let size = res.response().body().size();
                 let call = slot.take().and_then(|mut c| {
                     let mut head = response_parts(
@@ -181,12 +210,17 @@ where
                         *this.needs_headers,
                     );
                     // Actix writes `Content-Length` from the body size only when encoding; the
-                    // instrument needs it to know when the body is complete.
-                    if let BodySize::Sized(n) = size {
+                    // instrument needs the length to know when the body is complete. Headers
+                    // that are read (captured, hooked) get it as the client will see it.
+                    let length = match size {
+                        BodySize::Sized(n) => Some(n),
+                        _ => None,
+                    };
+                    if let (Some(n), true) = (length, *this.needs_headers) {
                         head.headers
                             .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
                     }
-                    c.on_response(&head);
+                    c.on_response_with_length(&head, length);
                     if size == BodySize::None {
                         c.end();
                         None

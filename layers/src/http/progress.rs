@@ -35,14 +35,28 @@ impl BodyProgress {
 
     /// The response head: what the body will carry.
     pub(crate) fn on_head(&mut self, status: StatusCode, headers: &HeaderMap) {
+        self.on_head_sized(status, headers, None);
+    }
+
+    /// [`on_head`](Self::on_head) with the body's exact length when the framework knows it
+    /// without a `Content-Length` header: it counts as that header would.
+    pub(crate) fn on_head_sized(
+        &mut self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        length: Option<u64>,
+    ) {
         let code = status.as_u16();
         self.expected = Some(
             if self.head_request || status.is_informational() || code == 204 || code == 304 {
                 Expected::Nothing
             } else {
-                headers
-                    .get(http::header::CONTENT_LENGTH)
-                    .and_then(crate::common::address::header_u64)
+                length
+                    .or_else(|| {
+                        headers
+                            .get(http::header::CONTENT_LENGTH)
+                            .and_then(crate::common::address::header_u64)
+                    })
                     .map_or(Expected::Open, Expected::Bytes)
             },
         );
@@ -101,5 +115,13 @@ mod tests {
         p.on_head(StatusCode::OK, &head(Some("nope")));
         p.on_bytes(10);
         assert!(!p.is_complete(), "unknown length stays open");
+        // A length the framework declares counts as the header.
+        let mut p = BodyProgress::new(&Method::GET);
+        p.on_head_sized(StatusCode::OK, &head(None), Some(2));
+        p.on_bytes(2);
+        assert!(p.is_complete());
+        let mut p = BodyProgress::new(&Method::HEAD);
+        p.on_head_sized(StatusCode::OK, &head(None), Some(2));
+        assert!(p.is_complete(), "HEAD: nothing, whatever the length");
     }
 }

@@ -70,6 +70,12 @@ impl RequestInfo {
         self.request_bytes = counter;
         self
     }
+
+    /// The route comes later, through `slot` (see [`HttpServerInstrument::needs_route_at_start`]).
+    pub fn with_route_slot(mut self, slot: Option<RouteSlot>) -> RequestInfo {
+        self.route_slot = slot;
+        self
+    }
 }
 
 /// A place for a router to record the route it matched, for a layer that sits *outside* the
@@ -168,6 +174,20 @@ impl HttpServerInstrument {
     /// types differ from `http`'s convert them only then.
     pub fn needs_response_headers(&self) -> bool {
         self.r.needs_response_headers()
+    }
+
+    /// Whether the route must be known when the call starts: a sampler may read `http.route`
+    /// there, or a custom span name be made from it. Otherwise the route matters only at the end
+    /// (the span's final name and `http.route`, the metrics), and an adapter whose framework
+    /// would have to route the request a second time to know it early (Actix) reports it
+    /// once the router has run, through a [`RouteSlot`] ([`RequestInfo::with_route_slot`]):
+    /// the span and metrics end exactly as with the route known at start.
+    pub fn needs_route_at_start(&self) -> bool {
+        route_at_start(
+            self.r.tracer().is_noop(),
+            self.r.sampler_reads_attributes(),
+            self.r.config.span_name.is_some(),
+        )
     }
 
     /// Whether body-size metrics are on (so callers know to count request bytes).
@@ -440,6 +460,12 @@ impl HttpServerInstrument {
     }
 }
 
+/// [`HttpServerInstrument::needs_route_at_start`]: only a span's start reads the route, and
+/// only a sampler that reads attributes or a custom span name reads it there.
+fn route_at_start(noop_tracer: bool, sampler_reads: bool, custom_name: bool) -> bool {
+    !noop_tracer && (sampler_reads || custom_name)
+}
+
 /// What [`HttpServerInstrument::start_span`] needs beyond the request head.
 struct SpanStart<'a> {
     method: &'a MethodAttr,
@@ -522,12 +548,25 @@ impl HttpServerCall {
 
     /// Records the response head: status code, allow-listed headers, the response hook.
     pub fn on_response(&mut self, response: &http::response::Parts) {
+        self.on_response_with_length(response, None);
+    }
+
+    /// [`on_response`](Self::on_response) with the body's exact length, for a framework that
+    /// knows it but writes no `Content-Length` into the head it hands over (Actix): the call
+    /// then ends on the body's last byte, as with that header.
+    pub fn on_response_with_length(
+        &mut self,
+        response: &http::response::Parts,
+        body_length: Option<u64>,
+    ) {
         let Some(state) = self.state.as_mut() else {
             return;
         };
         let code = response.status.as_u16();
         state.status = Some(code);
-        state.body.on_head(response.status, &response.headers);
+        state
+            .body
+            .on_head_sized(response.status, &response.headers, body_length);
         let mut hooked = Vec::new();
         if let Some(hook) = &self.inst.r.config.response_hook {
             hook(response, &mut hooked);
@@ -780,6 +819,23 @@ pub(crate) fn protocol_version(v: Version) -> &'static str {
 mod tests {
     use super::*;
     use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
+
+    #[test]
+    fn the_route_is_needed_at_start_only_by_a_span_that_a_sampler_or_custom_name_reads_it_for() {
+        assert!(!route_at_start(true, true, true), "metrics only: no span");
+        assert!(
+            !route_at_start(false, false, false),
+            "blind sampler, default name"
+        );
+        assert!(
+            route_at_start(false, true, false),
+            "the sampler may read http.route"
+        );
+        assert!(
+            route_at_start(false, false, true),
+            "a custom name sees the route"
+        );
+    }
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
