@@ -88,9 +88,10 @@ impl RequestInfo {
 pub struct RouteSlot(Arc<OnceLock<Arc<str>>>);
 
 impl RouteSlot {
-    /// Records the matched route template. Only the first call counts.
+    /// Records the matched route template. Only the first call counts. The template is the
+    /// process's shared copy ([`crate::http::shared_route`]), not one allocated per request.
     pub fn set(&self, route: &str) {
-        let _ = self.0.set(Arc::from(route));
+        let _ = self.0.set(crate::common::intern::shared_route(route));
     }
 
     /// The recorded route, if any.
