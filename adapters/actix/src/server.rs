@@ -125,7 +125,7 @@ where
         let counter = self.inst.counts_body_sizes().then(ByteCounter::default);
         // A request without a body (`Payload::None`) has nothing to count: the counter reads 0,
         // and the payload is not boxed.
-        if let (Some(counter), true) = (&counter, has_payload(&mut req)) {
+        if let Some(counter) = counter.as_ref().filter(|_| has_payload(&mut req)) {
             let payload = req.take_payload();
             let counted: Pin<Box<dyn Stream<Item = PayloadItem>>> = Box::pin(CountedPayload {
                 inner: payload,
