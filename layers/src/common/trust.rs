@@ -38,9 +38,22 @@ pub(crate) fn inherits_current(config: &Config, noop_tracer: bool, extracts: boo
     noop_tracer && !extracts && matches!(config.public_endpoint, PublicEndpoint::No)
 }
 
+/// [`inherits_current`] for a client call: it extracts nothing and is never a public endpoint,
+/// so without a span of its own (a no-op tracer) its context is the caller's, current at the
+/// start.
+pub(crate) fn client_inherits_current(noop_tracer: bool) -> bool {
+    noop_tracer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_call_inherits_the_callers_context_exactly_when_it_has_no_span() {
+        assert!(client_inherits_current(true));
+        assert!(!client_inherits_current(false));
+    }
 
     #[test]
     fn only_a_spanless_call_that_extracts_nothing_and_trusts_its_caller_inherits_the_context() {

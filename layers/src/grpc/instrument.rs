@@ -22,7 +22,7 @@ use crate::body::{ByteCounter, CallObserver, ResponseObserver};
 use crate::common::address::{ip_arc, HeadScan};
 use crate::common::headers::HeaderCapture;
 use crate::common::recent::{capped_shared, Kind};
-use crate::common::trust::{inherits_current, server_parent};
+use crate::common::trust::{client_inherits_current, inherits_current, server_parent};
 use crate::config::Config;
 use crate::propagation::Propagator;
 use crate::rpc::{
@@ -171,8 +171,7 @@ impl GrpcInstrument {
             links: None,
             target,
             deadline: grpc_timeout(&parts.headers),
-            // A client extracts nothing: without a span its context is the caller's.
-            inherits: self.rpc.is_noop(),
+            inherits: client_inherits_current(self.rpc.is_noop()),
         };
         let call = self.start(parts, info, call);
         self.propagator.inject(call.context(), &mut parts.headers);

@@ -284,9 +284,9 @@ impl HttpClientInstrument {
         let started = Instant::now();
         // A no-op tracer (metrics only) builds no span: the request goes out in the caller's
         // context, as the server's runs in its parent's, and the wall clock is not read.
-        // A client extracts nothing: without a span the context is the caller's, as current.
-        let inherits = self.r.tracer().is_noop();
-        let (cx, recording, started_wall) = match inherits {
+        let noop = self.r.tracer().is_noop();
+        let inherits = crate::common::trust::client_inherits_current(noop);
+        let (cx, recording, started_wall) = match noop {
             true => (parent, false, SystemTime::UNIX_EPOCH),
             false => self.start_span(parts, seen, parent, &extra),
         };
