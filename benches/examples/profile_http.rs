@@ -12,7 +12,9 @@
 //! The Actix modes send the `actix` bench's request: `actix_bare`, `actix_traced` (the `Otel`
 //! middleware; its floor is `floor`, as in that bench). `parented` is `full` with a sampled `traceparent` on every request (a traced caller's). A
 //! protocol's mode followed by `_metrics`, `_unsampled` or `_blind` runs with that tracing
-//! instead (`grpc_server_metrics`, `client_unsampled`, `jsonrpc_traced_metrics`).
+//! instead (`grpc_server_metrics`, `client_unsampled`, `jsonrpc_traced_metrics`); `_quiet` keeps
+//! every span sampled but tells the layer the sampler reads no attributes (as `setup`'s
+//! samplers resolve), e.g. `actix_traced_quiet`.
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
@@ -52,7 +54,7 @@ fn main() {
         .propagator(Propagator::w3c());
     // `grpc_server_metrics`, `client_unsampled`, …: a protocol's mode with another tracing.
     let (mode, tracing) = match mode.rsplit_once('_') {
-        Some((base, t @ ("metrics" | "unsampled" | "blind"))) => (base, t),
+        Some((base, t @ ("metrics" | "unsampled" | "blind" | "quiet"))) => (base, t),
         _ => (mode.as_str(), mode.as_str()),
     };
     let config = match tracing {
@@ -60,6 +62,10 @@ fn main() {
         "unsampled" => config.tracer_provider(tracer_provider(Sampler::AlwaysOff)),
         "blind" => config
             .tracer_provider(tracer_provider(Sampler::AlwaysOff))
+            .sampler_reads_attributes(false),
+        // Every span sampled by a sampler declared not to read attributes (as `setup`'s are).
+        "quiet" => config
+            .tracer_provider(tracer_provider(Sampler::AlwaysOn))
             .sampler_reads_attributes(false),
         _ => config.tracer_provider(tracer_provider(Sampler::AlwaysOn)),
     };

@@ -35,14 +35,32 @@ pub(crate) fn headers_where(from: &ActixHeaders, keep: impl Fn(&str) -> bool) ->
         if !keep(name.as_str()) {
             continue;
         }
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            http::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
+        let name = standard_name(name)
+            .map(Ok)
+            .unwrap_or_else(|| http::HeaderName::from_bytes(name.as_str().as_bytes()));
+        if let (Ok(n), Ok(v)) = (name, http::HeaderValue::from_bytes(value.as_bytes())) {
             out.append(n, v);
         }
     }
     out
+}
+
+/// The `http` 1 name of the standard headers every request carries that the rules read, found
+/// by comparing standard names (a tag each, no bytes) instead of parsing the text again.
+fn standard_name(name: &actix_web::http::header::HeaderName) -> Option<http::HeaderName> {
+    use actix_web::http::header as actix;
+    use http::header;
+    if *name == actix::HOST {
+        Some(header::HOST)
+    } else if *name == actix::USER_AGENT {
+        Some(header::USER_AGENT)
+    } else if *name == actix::CONTENT_LENGTH {
+        Some(header::CONTENT_LENGTH)
+    } else if *name == actix::CONTENT_TYPE {
+        Some(header::CONTENT_TYPE)
+    } else {
+        None
+    }
 }
 
 /// The request head of an Actix request as `http` 1 parts, with the headers `keep` selects.
@@ -108,6 +126,34 @@ mod tests {
         assert_eq!(method(&m).as_str(), "PURGE");
         let only = headers_where(&h, |n| n != "x-a");
         assert!(only.is_empty());
+    }
+
+    #[test]
+    fn standard_names_convert_to_the_same_names() {
+        use actix_web::http::header as actix;
+        let mut h = ActixHeaders::new();
+        for (name, value) in [
+            (actix::HOST, "example.com"),
+            (actix::USER_AGENT, "ua"),
+            (actix::CONTENT_LENGTH, "3"),
+            (actix::CONTENT_TYPE, "text/plain"),
+            (actix::ACCEPT, "*/*"),
+        ] {
+            h.insert(name, actix::HeaderValue::from_static(value));
+        }
+        let out = headers(&h);
+        assert_eq!(out.len(), 5);
+        for (name, value) in [
+            (http::header::HOST, "example.com"),
+            (http::header::USER_AGENT, "ua"),
+            (http::header::CONTENT_LENGTH, "3"),
+            (http::header::CONTENT_TYPE, "text/plain"),
+            (http::header::ACCEPT, "*/*"),
+        ] {
+            assert_eq!(out.get(&name).map(|v| v.as_bytes()), Some(value.as_bytes()));
+        }
+        let names: Vec<&str> = out.keys().map(|n| n.as_str()).collect();
+        assert!(names.contains(&"host") && names.contains(&"content-type"));
     }
 
     #[test]

@@ -132,10 +132,15 @@ impl GrpcInstrument {
         }
         let max = self.config().max_value_length;
         // The host a connection repeats on every call: shared, as HTTP's `server.address` is.
-        let server = head.server_address(parts).map(|(h, p)| RpcTarget {
-            host: capped_shared(Kind::Host, h, max),
-            port: p,
-        });
+        // Only the span carries it on this side (the server's metrics do not), so metrics
+        // only never reads it.
+        let server = (!self.rpc.is_noop())
+            .then(|| head.server_address(parts))
+            .flatten()
+            .map(|(h, p)| RpcTarget {
+                host: capped_shared(Kind::Host, h, max),
+                port: p,
+            });
         let call = Started {
             parent,
             links,

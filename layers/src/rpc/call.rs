@@ -569,7 +569,7 @@ impl RpcCall {
 impl RpcInstrument {
     /// The method as the metrics may name it: a server without a known list keeps a name only
     /// once a handler has proven it.
-    fn decided_method(&self, state: &RpcState, handler_ran: bool) -> RpcMethod {
+    fn decided_method<'s>(&self, state: &'s RpcState, handler_ran: bool) -> Cow<'s, RpcMethod> {
         let unknown_now = self.side == RpcSide::Server
             && !state.method.is_other()
             && self
@@ -577,9 +577,12 @@ impl RpcInstrument {
                 .as_ref()
                 .is_some_and(|learned| !learned.confirm(state.method.value.as_str(), handler_ran));
         if unknown_now {
-            RpcMethod::other(state.method.value.as_str(), self.config.max_value_length)
+            Cow::Owned(RpcMethod::other(
+                state.method.value.as_str(),
+                self.config.max_value_length,
+            ))
         } else {
-            state.method.clone()
+            Cow::Borrowed(&state.method)
         }
     }
 

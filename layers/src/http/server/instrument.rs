@@ -106,7 +106,46 @@ pub struct HttpServerInstrument {
     r: Resolved,
     /// The request headers the rules read, when that set is known (`None` = all of them: a
     /// user closure sees the whole head).
-    needed_headers: Option<Box<[String]>>,
+    needed_headers: Option<NeededHeaders>,
+}
+
+/// A fixed set of lowercase header names, asked once per request header: most names a
+/// request carries are not in it, and a mask of the set's name lengths turns those away
+/// before any bytes are compared.
+#[derive(Debug)]
+struct NeededHeaders {
+    /// Sorted, deduplicated.
+    names: Box<[String]>,
+    /// Bit `n` set: some name is `n` bytes long (63 and longer share bit 63).
+    lengths: u64,
+}
+
+impl NeededHeaders {
+    fn new(mut names: Vec<String>) -> NeededHeaders {
+        names.sort_unstable();
+        names.dedup();
+        let lengths = names.iter().fold(0, |m, n| m | length_bit(n));
+        NeededHeaders {
+            names: names.into_boxed_slice(),
+            lengths,
+        }
+    }
+
+    /// Whether `name` is in the set, or is one of Jaeger's `uberctx-*` baggage headers.
+    fn contains(&self, name: &str) -> bool {
+        if name.starts_with("uberctx-") {
+            return true;
+        }
+        self.lengths & length_bit(name) != 0
+            && self
+                .names
+                .binary_search_by(|n| n.as_str().cmp(name))
+                .is_ok()
+    }
+}
+
+fn length_bit(name: &str) -> u64 {
+    1 << name.len().min(63)
 }
 
 impl std::fmt::Debug for HttpServerInstrument {
@@ -130,7 +169,7 @@ impl HttpServerInstrument {
             );
         let needed_headers = (!closures_see_head).then(|| {
             use opentelemetry::propagation::TextMapPropagator;
-            let mut names: Vec<String> = [
+            let names = [
                 "host",
                 "user-agent",
                 "content-length",
@@ -143,11 +182,8 @@ impl HttpServerInstrument {
             .iter()
             .map(|n| (*n).to_owned())
             .chain(r.propagator.fields().map(|f| f.to_ascii_lowercase()))
-            .chain(config.request_headers.iter().map(|h| h.as_str().to_owned()))
-            .collect();
-            names.sort_unstable();
-            names.dedup();
-            names.into_boxed_slice()
+            .chain(config.request_headers.iter().map(|h| h.as_str().to_owned()));
+            NeededHeaders::new(names.collect())
         });
         HttpServerInstrument { r, needed_headers }
     }
@@ -162,13 +198,9 @@ impl HttpServerInstrument {
     /// closure (filter, hooks, span name, public-endpoint predicate) sees the whole head.
     /// Jaeger's `uberctx-*` baggage headers always count.
     pub fn needs_request_header(&self, name: &str) -> bool {
-        match &self.needed_headers {
-            None => true,
-            Some(names) => {
-                names.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
-                    || name.starts_with("uberctx-")
-            }
-        }
+        self.needed_headers
+            .as_ref()
+            .is_none_or(|needed| needed.contains(name))
     }
 
     /// Whether the response headers matter (captured or seen by a hook); adapters whose header
@@ -820,6 +852,24 @@ pub(crate) fn protocol_version(v: Version) -> &'static str {
 mod tests {
     use super::*;
     use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
+
+    #[test]
+    fn needed_headers_are_found_by_exact_name_and_others_turned_away() {
+        let long = "x-a-very-long-header-name-that-is-longer-than-sixty-three-bytes-long";
+        let needed = NeededHeaders::new(
+            ["host", "traceparent", "host", "x-request-id", long]
+                .map(String::from)
+                .to_vec(),
+        );
+        for name in ["host", "traceparent", "x-request-id", long, "uberctx-user"] {
+            assert!(needed.contains(name), "{name}");
+        }
+        let other_long = "x-another-very-long-header-name-longer-than-sixty-three-bytes-too";
+        for name in ["hosx", "accept", "x-request-ie", "", "uberctx", other_long] {
+            assert!(!needed.contains(name), "{name}");
+        }
+        assert_eq!(needed.names.len(), 4, "deduplicated");
+    }
 
     #[test]
     fn the_route_is_needed_at_start_only_by_a_span_that_a_sampler_or_custom_name_reads_it_for() {
