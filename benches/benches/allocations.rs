@@ -5,7 +5,8 @@
 //! A second table does the same per protocol: a unary Tonic call (server layer, client layer),
 //! a request through the HTTP client layer (with `accept: */*` as reqwest sends it, and with no
 //! header at all, when the injection allocates the header map itself), a jsonrpsee call (HTTP
-//! layer + RPC middleware), each beside its bare service and its SDK floor.
+//! layer + RPC middleware), an Actix request (the `Otel` middleware, traced and metrics only),
+//! each beside its bare service and its SDK floor.
 //!
 //! `cargo bench -p towerlight-benches --bench allocations`
 
@@ -143,6 +144,8 @@ fn protocols(
         1,
     );
     let rpc_floor = floor_of(grpc_floor_attributes, &grpc_floor_attributes(), 2);
+    let http_floor = floor_of(floor_span_attributes, &floor_metric_attributes(), 1);
+    let (actix_bare, actix_traced, actix_metrics) = actix_rows(config);
 
     let echo = echo_server();
     let grpc_server = towerlight_tonic::server_with(config()).layer(echo_server());
@@ -184,6 +187,18 @@ fn protocols(
             per_call(|| rt.block_on(jsonrpc_call(&json_traced))),
             rpc_floor,
         ),
+        (
+            "Actix request, `Otel` middleware",
+            actix_bare,
+            actix_traced,
+            http_floor,
+        ),
+        (
+            "Actix request, `Otel` middleware, metrics only",
+            actix_bare,
+            actix_metrics,
+            0.0,
+        ),
     ];
     println!("\n| allocations / call | bare | instrumented | beyond bare | SDK floor | beyond bare and the floor |");
     println!("|---|---:|---:|---:|---:|---:|");
@@ -194,6 +209,32 @@ fn protocols(
             n - bare - floor
         );
     }
+}
+
+/// Allocations per Actix request (the `actix` bench's): bare, traced, metrics only.
+fn actix_rows(config: impl Fn() -> Config) -> (f64, f64, f64) {
+    use actix_web::{test, App};
+    use towerlight_benches::{actix_call, actix_route};
+    let rt = actix_rt::Runtime::new().unwrap();
+    let per_request = |config: Option<Config>| {
+        let app = App::new().route("/users/{id}", actix_route());
+        match config {
+            None => {
+                let app = rt.block_on(test::init_service(app));
+                per_call(|| rt.block_on(actix_call(&app)))
+            }
+            Some(config) => {
+                let app = app.wrap(towerlight_actix::Otel::with_config(config));
+                let app = rt.block_on(test::init_service(app));
+                per_call(|| rt.block_on(actix_call(&app)))
+            }
+        }
+    };
+    (
+        per_request(None),
+        per_request(Some(config())),
+        per_request(Some(config().tracer_provider(NoopTracerProvider::new()))),
+    )
 }
 
 /// The process's resident set (Linux `/proc/self/statm`, 4 KiB pages).

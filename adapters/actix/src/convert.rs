@@ -63,15 +63,19 @@ fn standard_name(name: &actix_web::http::header::HeaderName) -> Option<http::Hea
     }
 }
 
-/// The request head of an Actix request as `http` 1 parts, with the headers `keep` selects.
+/// The request head of an Actix request as `http` 1 parts, with the headers `keep` selects;
+/// an origin-form target (`/path?query`) only when `target` says it is read.
 pub(crate) fn request_parts(
     req: &ServiceRequest,
     keep: impl Fn(&str) -> bool,
+    target: bool,
 ) -> http::request::Parts {
     let head: &RequestHead = req.head();
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method(&head.method);
-    parts.uri = uri(&head.uri);
+    if target || head.uri.scheme().is_some() || head.uri.authority().is_some() {
+        parts.uri = uri(&head.uri);
+    }
     parts.version = version(head.version);
     parts.headers = headers_where(&head.headers, keep);
     parts

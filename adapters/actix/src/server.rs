@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use pin_project_lite::pin_project;
 use towerlight::body::{attach_own, ByteCounter, CallObserver, UnwindGuard};
-use towerlight::http::server::{HttpServerCall, HttpServerInstrument, RequestInfo, RouteSlot};
+use towerlight::http::server::{HttpServerCall, HttpServerInstrument, RequestInfo};
 use towerlight::Config;
 
 use crate::convert::{request_parts, response_parts};
@@ -107,7 +107,11 @@ where
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let inst = &self.inst;
-        let parts = request_parts(&req, |name| inst.needs_request_header(name));
+        let parts = request_parts(
+            &req,
+            |name| inst.needs_request_header(name),
+            inst.needs_request_target(),
+        );
         let upgrade = is_websocket_upgrade(&req);
         // `match_pattern` resolves against the app's resource map: `None` for unmatched
         // requests (the default service), never a made-up route. Here, before the router ran,
@@ -119,7 +123,6 @@ where
             .then(|| req.match_pattern())
             .flatten()
             .map(|p| towerlight::http::shared_route(&p));
-        let late_route = (!early).then(RouteSlot::default);
         let ws_route = route.clone();
         let peer = req.peer_addr();
         let counter = self.inst.counts_body_sizes().then(ByteCounter::default);
@@ -135,8 +138,7 @@ where
         }
         let info = RequestInfo::new(route, peer)
             .with_request_bytes(counter)
-            .with_secure(req.app_config().secure())
-            .with_route_slot(late_route.clone());
+            .with_secure(req.app_config().secure());
         let call = self.inst.start(&parts, info);
         if upgrade {
             // For the session that follows (`towerlight_actix::ws::handle`).
@@ -153,7 +155,7 @@ where
         OtelFuture {
             inner: future,
             call: Some(call),
-            late_route,
+            late_route: !early,
             needs_headers: self.inst.needs_response_headers(),
         }
     }
@@ -176,8 +178,8 @@ pin_project! {
         #[pin]
         inner: F,
         call: Option<HttpServerCall>,
-        // Filled from the answered request: the route its router recorded.
-        late_route: Option<RouteSlot>,
+        // The route is read from the answered request: what its router recorded.
+        late_route: bool,
         needs_headers: bool,
     }
 }
@@ -197,13 +199,15 @@ where
         let slot = &mut *guard.0;
         Poll::Ready(match result {
             Ok(res) => {
-                if let Some(route) = this.late_route.take() {
-                    if let Some(pattern) = res.request().match_pattern() {
-                        route.set(&pattern);
-                    }
-                }
+                let late_route = *this.late_route;
                 let size = res.response().body().size();
                 let call = slot.take().and_then(|mut c| {
+                    // `None` for unmatched requests (the default service): no made-up route.
+                    if let Some(pattern) =
+                        late_route.then(|| res.request().match_pattern()).flatten()
+                    {
+                        c.on_route(&pattern);
+                    }
                     let mut head = response_parts(
                         res.response().head(),
                         res.response().headers(),

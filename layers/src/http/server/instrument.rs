@@ -105,9 +105,22 @@ impl RouteSlot {
 pub struct HttpServerInstrument {
     r: Resolved,
     /// The request headers the rules read, when that set is known (`None` = all of them: a
-    /// user closure sees the whole head).
-    needed_headers: Option<NeededHeaders>,
+    /// user closure sees the whole head): with spans, and with the no-op tracer (metrics only).
+    needed_headers: Option<[NeededHeaders; 2]>,
 }
+
+/// The request headers the metrics (and the context they run in) read: body size, content type,
+/// the forwarded scheme. The propagator's fields come on top.
+const METRIC_HEADERS: [&str; 4] = [
+    "content-length",
+    "content-type",
+    "forwarded",
+    "x-forwarded-proto",
+];
+
+/// The request headers only span attributes read (`server.address`, `client.address`,
+/// `user_agent.original`); captured headers come on top.
+const SPAN_HEADERS: [&str; 4] = ["host", "user-agent", "x-forwarded-host", "x-forwarded-for"];
 
 /// A fixed set of lowercase header names, asked once per request header: most names a
 /// request carries are not in it, and a mask of the set's name lengths turns those away
@@ -169,21 +182,16 @@ impl HttpServerInstrument {
             );
         let needed_headers = (!closures_see_head).then(|| {
             use opentelemetry::propagation::TextMapPropagator;
-            let names = [
-                "host",
-                "user-agent",
-                "content-length",
-                "content-type",
-                "forwarded",
-                "x-forwarded-host",
-                "x-forwarded-for",
-                "x-forwarded-proto",
+            let propagated = || r.propagator.fields().map(|f| f.to_ascii_lowercase());
+            let metrics = METRIC_HEADERS.iter().map(|n| (*n).to_owned());
+            let traced = metrics
+                .clone()
+                .chain(SPAN_HEADERS.iter().map(|n| (*n).to_owned()))
+                .chain(config.request_headers.iter().map(|h| h.as_str().to_owned()));
+            [
+                NeededHeaders::new(traced.chain(propagated()).collect()),
+                NeededHeaders::new(metrics.chain(propagated()).collect()),
             ]
-            .iter()
-            .map(|n| (*n).to_owned())
-            .chain(r.propagator.fields().map(|f| f.to_ascii_lowercase()))
-            .chain(config.request_headers.iter().map(|h| h.as_str().to_owned()));
-            NeededHeaders::new(names.collect())
         });
         HttpServerInstrument { r, needed_headers }
     }
@@ -196,11 +204,25 @@ impl HttpServerInstrument {
     /// Whether the rules read request header `name` (lowercase). Adapters whose header types
     /// differ from `http`'s convert only these; `true` for every header when a configured
     /// closure (filter, hooks, span name, public-endpoint predicate) sees the whole head.
-    /// Jaeger's `uberctx-*` baggage headers always count.
+    /// With the no-op tracer (metrics only) the headers only span attributes read (host,
+    /// user agent, forwarded host and client, captured headers) do not count. Jaeger's
+    /// `uberctx-*` baggage headers always count.
     pub fn needs_request_header(&self, name: &str) -> bool {
         self.needed_headers
             .as_ref()
-            .is_none_or(|needed| needed.contains(name))
+            .is_none_or(|[traced, metrics]| match self.r.tracer().is_noop() {
+                false => traced.contains(name),
+                true => metrics.contains(name),
+            })
+    }
+
+    /// Whether the rules read the request target's path and query (span attributes: `url.path`,
+    /// `url.query`; every closure that sees the head). With the no-op tracer and no such
+    /// closure they do not, and an adapter whose types differ from `http`'s may leave an
+    /// origin-form target (`/path?query`) out of the head it converts; an absolute-form one
+    /// still counts (its scheme is `url.scheme`).
+    pub fn needs_request_target(&self) -> bool {
+        self.needed_headers.is_none() || !self.r.tracer().is_noop()
     }
 
     /// Whether the response headers matter (captured or seen by a hook); adapters whose header
@@ -213,8 +235,9 @@ impl HttpServerInstrument {
     /// there, or a custom span name be made from it. Otherwise the route matters only at the end
     /// (the span's final name and `http.route`, the metrics), and an adapter whose framework
     /// would have to route the request a second time to know it early (Actix) reports it
-    /// once the router has run, through a [`RouteSlot`] ([`RequestInfo::with_route_slot`]):
-    /// the span and metrics end exactly as with the route known at start.
+    /// once the router has run ([`HttpServerCall::on_route`], or a [`RouteSlot`] through
+    /// [`RequestInfo::with_route_slot`]): the span and metrics end exactly as with the route
+    /// known at start.
     pub fn needs_route_at_start(&self) -> bool {
         route_at_start(
             self.r.tracer().is_noop(),
@@ -315,6 +338,7 @@ impl HttpServerInstrument {
                 version: protocol_version(parts.version),
                 route,
                 route_slot: info.route_slot,
+                late_route: None,
                 status: None,
                 extra,
                 request_bytes,
@@ -531,6 +555,8 @@ struct CallState {
     version: &'static str,
     route: Option<Arc<str>>,
     route_slot: Option<RouteSlot>,
+    /// The route the adapter reported once the router had run ([`HttpServerCall::on_route`]).
+    late_route: Option<Arc<str>>,
     status: Option<u16>,
     extra: Vec<KeyValue>,
     request_bytes: RequestBytes,
@@ -577,6 +603,17 @@ impl HttpServerCall {
     /// context). Make it current while user code runs.
     pub fn context(&self) -> &Context {
         &self.cx
+    }
+
+    /// The route template the framework's router matched, known only once it has run (an
+    /// adapter that reads it from the answered request, as Actix's does, instead of routing
+    /// the request a second time at the start): the span is renamed and gets `http.route` at
+    /// the end, and the metrics carry it, exactly as with the route known at start. Ignored
+    /// when the call already has a route.
+    pub fn on_route(&mut self, route: &str) {
+        if let Some(state) = self.state.as_mut().filter(|s| s.route.is_none()) {
+            state.late_route = Some(crate::common::intern::shared_route(route));
+        }
     }
 
     /// Records the response head: status code, allow-listed headers, the response hook.
@@ -673,7 +710,7 @@ impl HttpServerCall {
         };
         let late_route = match (&state.route, &state.route_slot) {
             (None, Some(slot)) => slot.get().cloned(),
-            _ => None,
+            _ => state.late_route.take(),
         };
         // Moved out, not cloned: the metric series is the route's last user.
         let route = state.route.take().or_else(|| late_route.clone());
@@ -854,6 +891,47 @@ mod tests {
     use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
 
     #[test]
+    fn metrics_only_needs_no_header_that_only_spans_read() {
+        use opentelemetry::trace::noop::NoopTracerProvider;
+        let traced_config = Config::new()
+            .tracer_provider(opentelemetry_sdk::trace::SdkTracerProvider::builder().build())
+            .propagator(crate::Propagator::w3c())
+            .capture_request_headers(["x-request-id"]);
+        let metrics_config = traced_config
+            .clone()
+            .tracer_provider(NoopTracerProvider::new());
+        let traced = HttpServerInstrument::new(&traced_config);
+        let metrics = HttpServerInstrument::new(&metrics_config);
+        for name in [
+            "content-length",
+            "content-type",
+            "forwarded",
+            "x-forwarded-proto",
+        ] {
+            assert!(traced.needs_request_header(name) && metrics.needs_request_header(name));
+        }
+        for name in ["traceparent", "tracestate", "baggage", "uberctx-a"] {
+            assert!(traced.needs_request_header(name) && metrics.needs_request_header(name));
+        }
+        for name in [
+            "host",
+            "user-agent",
+            "x-forwarded-host",
+            "x-forwarded-for",
+            "x-request-id",
+        ] {
+            assert!(traced.needs_request_header(name), "{name}");
+            assert!(!metrics.needs_request_header(name), "{name}");
+        }
+        assert!(!traced.needs_request_header("accept"));
+        assert!(traced.needs_request_target() && !metrics.needs_request_target());
+        // A hook sees the whole head, whatever the tracer.
+        let hooked = HttpServerInstrument::new(&metrics_config.request_attributes(|_, _| {}));
+        assert!(hooked.needs_request_header("host") && hooked.needs_request_header("accept"));
+        assert!(hooked.needs_request_target());
+    }
+
+    #[test]
     fn needed_headers_are_found_by_exact_name_and_others_turned_away() {
         let long = "x-a-very-long-header-name-that-is-longer-than-sixty-three-bytes-long";
         let needed = NeededHeaders::new(
@@ -913,6 +991,38 @@ mod tests {
         let info = RequestInfo::new(Some(Arc::from("/users/{id}")), None);
         inst.start(&parts, info).end();
         peeked(&sampler, &exporter)
+    }
+
+    /// The span's name and attributes when the route is known at start (`start_route`) and
+    /// reported late as `late`.
+    fn routed_span(start_route: Option<&str>, late: &str) -> (String, Vec<(String, String)>) {
+        let (config, sampler, exporter) = peeking_config(false);
+        let inst = Arc::new(HttpServerInstrument::new(&config));
+        let parts = http::Request::get("/users/7")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let info = RequestInfo::new(start_route.map(Arc::from), None);
+        let mut call = inst.start(&parts, info);
+        call.on_route(late);
+        call.end();
+        let name = exporter.get_finished_spans().unwrap()[0].name.to_string();
+        (name, peeked(&sampler, &exporter).1)
+    }
+
+    #[test]
+    fn a_route_reported_late_names_the_span_once_and_never_replaces_one_known_at_start() {
+        let routes = |attrs: &[(String, String)]| -> Vec<String> {
+            let route = attrs.iter().filter(|(k, _)| k == "http.route");
+            route.map(|(_, v)| v.clone()).collect()
+        };
+        let (name, attrs) = routed_span(None, "/users/{id}");
+        assert_eq!(name, "GET /users/{id}");
+        assert_eq!(routes(&attrs), ["/users/{id}"]);
+        let (name, attrs) = routed_span(Some("/users/{user}"), "/users/{id}");
+        assert_eq!(name, "GET /users/{user}");
+        assert_eq!(routes(&attrs), ["/users/{user}"]);
     }
 
     #[test]
