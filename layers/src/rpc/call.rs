@@ -570,8 +570,10 @@ impl RpcInstrument {
     /// The method as the metrics may name it: a server without a known list keeps a name only
     /// once a handler has proven it.
     fn decided_method<'s>(&self, state: &'s RpcState, handler_ran: bool) -> Cow<'s, RpcMethod> {
+        // Only a name unproven at the start can still be unknown: a set of learned names
+        // only grows, so one proven then is proven now (and its lookup is not repeated).
         let unknown_now = self.side == RpcSide::Server
-            && !state.method.is_other()
+            && state.provisional
             && self
                 .learned
                 .as_ref()
