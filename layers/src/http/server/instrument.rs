@@ -708,9 +708,13 @@ impl HttpServerCall {
                 _ => None,
             },
         };
-        let late_route = match (&state.route, &state.route_slot) {
-            (None, Some(slot)) => slot.get().cloned(),
-            _ => state.late_route.take(),
+        // Known at start, or reported late: through a slot (a router further in) or by the
+        // adapter itself (`on_route`).
+        let late_route = match &state.route {
+            Some(_) => None,
+            None => (state.route_slot.as_ref())
+                .and_then(|slot| slot.get().cloned())
+                .or_else(|| state.late_route.take()),
         };
         // Moved out, not cloned: the metric series is the route's last user.
         let route = state.route.take().or_else(|| late_route.clone());
