@@ -73,7 +73,7 @@ pub(crate) fn request_parts(
     let head: &RequestHead = req.head();
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method(&head.method);
-    if target || head.uri.scheme().is_some() || head.uri.authority().is_some() {
+    if target || !is_origin_form(&head.uri) {
         parts.uri = uri(&head.uri);
     }
     parts.version = version(head.version);
@@ -84,13 +84,19 @@ pub(crate) fn request_parts(
 /// The request target; origin-form targets (the usual case) are parsed from the path and query
 /// alone, without formatting the URI first.
 pub(crate) fn uri(from: &actix_web::http::Uri) -> http::Uri {
-    if from.scheme().is_none() && from.authority().is_none() {
+    if is_origin_form(from) {
         let pq = from.path_and_query().map_or("/", |pq| pq.as_str());
         if let Ok(pq) = http::uri::PathAndQuery::try_from(pq) {
             return http::Uri::from(pq);
         }
     }
     http::Uri::try_from(from.to_string()).unwrap_or_default()
+}
+
+/// A target of path and query only (`/path?query`, what a request to an origin server
+/// carries), as opposed to an absolute-form or authority-form one.
+fn is_origin_form(uri: &actix_web::http::Uri) -> bool {
+    uri.scheme().is_none() && uri.authority().is_none()
 }
 
 /// The response head as `http` 1 parts; headers are copied only when something reads them.

@@ -109,7 +109,7 @@ where
         let inst = &self.inst;
         let parts = request_parts(
             &req,
-            |name| inst.needs_request_header(name),
+            inst.request_header_filter(),
             inst.needs_request_target(),
         );
         let upgrade = is_websocket_upgrade(&req);

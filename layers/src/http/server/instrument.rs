@@ -208,12 +208,20 @@ impl HttpServerInstrument {
     /// user agent, forwarded host and client, captured headers) do not count. Jaeger's
     /// `uberctx-*` baggage headers always count.
     pub fn needs_request_header(&self, name: &str) -> bool {
-        self.needed_headers
-            .as_ref()
-            .is_none_or(|[traced, metrics]| match self.r.tracer().is_noop() {
-                false => traced.contains(name),
-                true => metrics.contains(name),
-            })
+        self.request_header_filter()(name)
+    }
+
+    /// [`needs_request_header`](Self::needs_request_header) for one request's headers: the set
+    /// (by tracer) is chosen once, not per header.
+    pub fn request_header_filter(&self) -> impl Fn(&str) -> bool + '_ {
+        let needed =
+            self.needed_headers
+                .as_ref()
+                .map(|[traced, metrics]| match self.r.tracer().is_noop() {
+                    false => traced,
+                    true => metrics,
+                });
+        move |name| needed.is_none_or(|needed| needed.contains(name))
     }
 
     /// Whether the rules read the request target's path and query (span attributes: `url.path`,
@@ -1022,6 +1030,9 @@ mod tests {
             route.map(|(_, v)| v.clone()).collect()
         };
         let (name, attrs) = routed_span(None, "/users/{id}");
+        let mut keys: Vec<&str> = attrs.iter().map(|(k, _)| k.as_str()).collect();
+        keys.dedup();
+        assert_eq!(keys.len(), attrs.len(), "every key once: {attrs:?}");
         assert_eq!(name, "GET /users/{id}");
         assert_eq!(routes(&attrs), ["/users/{id}"]);
         let (name, attrs) = routed_span(Some("/users/{user}"), "/users/{id}");
