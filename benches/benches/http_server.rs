@@ -49,6 +49,20 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter(|| axum_call(&full))
     });
 
+    // `setup`'s default: the specification's default sampler, and the hint that says so (every
+    // span here records, so each gets its attributes at creation).
+    let hinted = layered(
+        Config::new()
+            .tracer_provider(tracer_provider(Sampler::ParentBased(Box::new(
+                Sampler::AlwaysOn,
+            ))))
+            .meter_provider(mp.clone())
+            .sampler_hint(towerlight::SamplerHint::ParentBasedAlwaysOn),
+    );
+    group.bench_function("traces+metrics, setup's sampler (hinted)", |b| {
+        b.to_async(&rt).iter(|| axum_call(&hinted))
+    });
+
     let traces = layered(
         Config::new()
             .tracer_provider(tp.clone())
@@ -137,6 +151,7 @@ fn main() {
             &[
                 "minimal layer (no telemetry)",
                 "traces+metrics",
+                "traces+metrics, setup's sampler (hinted)",
                 "traces only",
                 "metrics only",
                 "unsampled+metrics",

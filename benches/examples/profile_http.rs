@@ -13,8 +13,10 @@
 //! middleware; its floor is `floor`, as in that bench). `parented` is `full` with a sampled `traceparent` on every request (a traced caller's). A
 //! protocol's mode followed by `_metrics`, `_unsampled` or `_blind` runs with that tracing
 //! instead (`grpc_server_metrics`, `client_unsampled`, `jsonrpc_traced_metrics`); `_quiet` keeps
-//! every span sampled but tells the layer the sampler reads no attributes (as `setup`'s
-//! samplers resolve), e.g. `actix_traced_quiet`.
+//! every span sampled but tells the layer the sampler reads no attributes (what a ratio
+//! sampler's hint says), e.g. `actix_traced_quiet`; `_hinted` runs `setup`'s default sampler,
+//! `ParentBased(AlwaysOn)`, with its hint, so a span sure to record gets every attribute at
+//! creation (`hinted` alone on Axum, `parented_hinted` with the sampled caller).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
@@ -54,7 +56,7 @@ fn main() {
         .propagator(Propagator::w3c());
     // `grpc_server_metrics`, `client_unsampled`, …: a protocol's mode with another tracing.
     let (mode, tracing) = match mode.rsplit_once('_') {
-        Some((base, t @ ("metrics" | "unsampled" | "blind" | "quiet"))) => (base, t),
+        Some((base, t @ ("metrics" | "unsampled" | "blind" | "quiet" | "hinted"))) => (base, t),
         _ => (mode.as_str(), mode.as_str()),
     };
     let config = match tracing {
@@ -67,6 +69,12 @@ fn main() {
         "quiet" => config
             .tracer_provider(tracer_provider(Sampler::AlwaysOn))
             .sampler_reads_attributes(false),
+        // `setup`'s default: the specification's default sampler, and the hint that says so.
+        "hinted" => config
+            .tracer_provider(tracer_provider(Sampler::ParentBased(Box::new(
+                Sampler::AlwaysOn,
+            ))))
+            .sampler_hint(towerlight::SamplerHint::ParentBasedAlwaysOn),
         _ => config.tracer_provider(tracer_provider(Sampler::AlwaysOn)),
     };
     if let Some(side) = mode.strip_prefix("grpc_") {

@@ -19,6 +19,7 @@ use opentelemetry::trace::TracerProvider;
 use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::common::redact::SensitiveKeys;
+pub use crate::common::sampling::SamplerHint;
 use crate::error::ConfigError;
 use crate::propagation::Propagator;
 use crate::rpc::KnownRpcMethods;
@@ -248,7 +249,7 @@ pub struct Config {
     pub(crate) sensitive_headers: Vec<HeaderName>,
     pub(crate) sensitive_query: SensitiveKeys,
     pub(crate) max_value_length: usize,
-    pub(crate) sampler_reads_attributes: Option<bool>,
+    pub(crate) sampler_hint: Option<SamplerHint>,
     pub(crate) semconv: SemconvMode,
     pub(crate) known_methods: KnownMethods,
     pub(crate) active_requests: bool,
@@ -330,7 +331,7 @@ impl Config {
                 .collect(),
             sensitive_query: SensitiveKeys::default(),
             max_value_length,
-            sampler_reads_attributes: None,
+            sampler_hint: None,
             semconv: SemconvMode::from_env(),
             known_methods: KnownMethods::from_env(),
             active_requests: false,
@@ -543,23 +544,36 @@ impl Config {
     /// `OTEL_TRACES_SAMPLER` or a given sampler other than `ParentBased` (whose delegate may be
     /// the application's); `true` for any other provider.
     pub fn sampler_reads_attributes(mut self, reads: bool) -> Config {
-        self.sampler_reads_attributes = Some(reads);
+        self.sampler_hint = Some(SamplerHint::from_reads(reads));
         self
     }
 
-    /// Whether the resolved tracer's sampler may read span attributes (see
-    /// [`Config::sampler_reads_attributes`]); decided with the tracer, at the first request.
-    pub(crate) fn resolve_sampler_reads_attributes(&self) -> bool {
-        if let Some(reads) = self.sampler_reads_attributes {
-            return reads;
+    /// What the tracer provider's sampler is, for a provider [`crate::setup`] did not install
+    /// (it sets this itself): with [`SamplerHint::AlwaysOn`] or a parent-based hint a span sure
+    /// to record gets all its attributes at creation, in one `Vec` the SDK keeps, instead of one
+    /// call each after it. Spans end with the same attributes under every hint; a hint other
+    /// than [`SamplerHint::MayReadAttributes`] says the sampler reads none.
+    /// [`Config::sampler_reads_attributes`] sets the two hints that say nothing of the decision.
+    ///
+    /// Default: [`SamplerHint::MayReadAttributes`], or `setup`'s hint for its global provider.
+    pub fn sampler_hint(mut self, hint: SamplerHint) -> Config {
+        self.sampler_hint = Some(hint);
+        self
+    }
+
+    /// What the resolved tracer's sampler is known to be (see [`Config::sampler_hint`]);
+    /// decided with the tracer, at the first request.
+    pub(crate) fn resolve_sampler_hint(&self) -> SamplerHint {
+        if let Some(hint) = self.sampler_hint {
+            return hint;
         }
         #[cfg(feature = "setup")]
         if matches!(self.tracer, TracerSource::Global)
             && crate::common::tracer::global_sdk().is_some()
         {
-            return crate::common::tracer::global_sampler_reads_attributes();
+            return crate::common::tracer::global_sampler_hint();
         }
-        true
+        SamplerHint::MayReadAttributes
     }
 
     /// The most bytes any client-controlled value may take as an attribute (user agent, path,
@@ -800,16 +814,22 @@ mod tests {
     fn a_given_provider_s_sampler_may_read_attributes_unless_told_otherwise() {
         let sdk = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
         let given = Config::new().tracer_provider(sdk);
-        assert!(given.resolve_sampler_reads_attributes());
-        assert!(!given
-            .clone()
-            .sampler_reads_attributes(false)
-            .resolve_sampler_reads_attributes());
+        let reads = |c: &Config| c.resolve_sampler_hint().may_read_attributes();
+        assert!(reads(&given));
+        assert!(!reads(&given.clone().sampler_reads_attributes(false)));
         let boxed =
             Config::new().tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
-        assert!(boxed
-            .sampler_reads_attributes(true)
-            .resolve_sampler_reads_attributes());
+        assert!(reads(&boxed.clone().sampler_reads_attributes(true)));
+        let hinted = given.sampler_hint(SamplerHint::ParentBasedAlwaysOn);
+        assert_eq!(
+            hinted.resolve_sampler_hint(),
+            SamplerHint::ParentBasedAlwaysOn
+        );
+        assert_eq!(
+            hinted.sampler_reads_attributes(true).resolve_sampler_hint(),
+            SamplerHint::MayReadAttributes,
+            "the last word counts"
+        );
     }
 
     #[test]

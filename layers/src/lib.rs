@@ -19,7 +19,7 @@ pub mod setup;
 pub mod tarpc;
 pub mod ws;
 
-pub use config::{Config, KnownMethods, SemconvMode, SpanNameInput};
+pub use config::{Config, KnownMethods, SamplerHint, SemconvMode, SpanNameInput};
 pub use error::ConfigError;
 pub use grpc::{GrpcClientLayer, KnownRpcMethods};
 pub use http::{HttpClientLayer, ResendCount, UrlTemplate};

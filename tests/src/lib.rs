@@ -124,6 +124,7 @@ macro_rules! scenario_tests {
     ($harness:ty) => {
         $crate::scenario_tests!(@each $harness;
             success_200_span_and_metric,
+            a_hinted_sampler_changes_no_span,
             client_error_404_leaves_status_unset,
             server_error_5xx_sets_error,
             unmatched_route_has_no_route,

@@ -90,16 +90,12 @@ pub async fn success_200_span_and_metric<H: Harness>() {
     assert_eq!(span.span_kind, SpanKind::Server);
     assert_eq!(span.status, Status::Unset);
     assert!(span.parent_span_id == opentelemetry::trace::SpanId::INVALID);
-    let mut expected = base_attrs(&server, &span);
-    expected.extend([
-        ("http.request.method", s("GET")),
-        ("url.path", s("/users/42")),
-        ("url.query", s("x=1")),
-        ("http.route", s("/users/{id}")),
-        ("http.response.status_code", i(200)),
-        ("user_agent.original", s("scenario/1.0")),
-    ]);
-    assert_eq!(attrs(&span), map(&expected), "{}", H::NAME);
+    assert_eq!(
+        attrs(&span),
+        map(&users_42_attrs(&server, &span)),
+        "{}",
+        H::NAME
+    );
 
     let m = t.metrics();
     assert_eq!(m.unit("http.server.request.duration"), "s");
@@ -132,6 +128,59 @@ pub async fn success_200_span_and_metric<H: Harness>() {
         "{} vs {span_secs}",
         points[0].sum
     );
+}
+
+/// The complete attribute set of the span of `GET /users/42?x=1` with `user-agent:
+/// scenario/1.0`.
+fn users_42_attrs(server: &TestServer, span: &SpanData) -> Vec<(&'static str, Value)> {
+    let mut expected = base_attrs(server, span);
+    expected.extend([
+        ("http.request.method", s("GET")),
+        ("url.path", s("/users/42")),
+        ("url.query", s("x=1")),
+        ("http.route", s("/users/{id}")),
+        ("http.response.status_code", i(200)),
+        ("user_agent.original", s("scenario/1.0")),
+    ]);
+    expected
+}
+
+/// With the sampler hinted as `ParentBased(AlwaysOn)` (the test provider's own, and `setup`'s
+/// default), a span sure to record is handed all its attributes at creation: a root and a child
+/// of a sampled caller end with exactly the attributes of the default configuration's span, a
+/// request under an unsampled caller builds no span, and the duration metric counts all three.
+pub async fn a_hinted_sampler_changes_no_span<H: Harness>() {
+    let t = Telemetry::new();
+    let hint = towerlight::SamplerHint::ParentBasedAlwaysOn;
+    let server = start::<H>(t.config().sampler_hint(hint)).await;
+    for flags in [Some("00"), None, Some("01")] {
+        let mut request = http()
+            .get(server.url("/users/42?x=1"))
+            .header("user-agent", "scenario/1.0");
+        if let Some(flags) = flags {
+            let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-{flags}");
+            request = request.header("traceparent", traceparent);
+        }
+        let body = request.send().await.unwrap().text().await.unwrap();
+        assert_eq!(body, "user:42");
+    }
+    let mut spans = t.wait_spans(SpanKind::Server, 2).await;
+    spans.sort_by_key(|span| span.parent_span_id == opentelemetry::trace::SpanId::INVALID);
+    let parents: Vec<String> = spans.iter().map(|s| s.parent_span_id.to_string()).collect();
+    assert_eq!(parents, [PARENT_ID, "0000000000000000"], "{}", H::NAME);
+    assert_eq!(spans[0].span_context.trace_id().to_string(), TRACE_ID);
+    for span in &spans {
+        assert_eq!(span.name, "GET /users/{id}");
+        assert_eq!(
+            attrs(span),
+            map(&users_42_attrs(&server, span)),
+            "{}",
+            H::NAME
+        );
+    }
+    let points = t.metrics().histogram("http.server.request.duration");
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0].count, 3, "{}", H::NAME);
 }
 
 /// 4xx on a server is not an error: status Unset, no `error.type`.

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use opentelemetry::metrics::Meter;
 
+use crate::common::sampling::SamplerHint;
 use crate::common::tracer::LayerTracer;
 use crate::config::Config;
 
@@ -20,7 +21,7 @@ pub(crate) type BuildMetrics<M> = fn(&Meter, &Config) -> M;
 pub(crate) struct Lazy<M> {
     config: Config,
     build: BuildMetrics<M>,
-    cell: OnceLock<(LayerTracer, M, bool)>,
+    cell: OnceLock<(LayerTracer, M, SamplerHint)>,
 }
 
 impl<M> Lazy<M> {
@@ -32,7 +33,7 @@ impl<M> Lazy<M> {
         }
     }
 
-    fn get(&self) -> &(LayerTracer, M, bool) {
+    fn get(&self) -> &(LayerTracer, M, SamplerHint) {
         self.cell.get_or_init(|| {
             tracing::debug!(
                 target: "towerlight",
@@ -43,7 +44,7 @@ impl<M> Lazy<M> {
             (
                 self.config.build_tracer(),
                 (self.build)(&meter, &self.config),
-                self.config.resolve_sampler_reads_attributes(),
+                self.config.resolve_sampler_hint(),
             )
         })
     }
@@ -53,8 +54,8 @@ impl<M> Lazy<M> {
         &self.get().0
     }
 
-    /// Whether the tracer's sampler may read span attributes (resolved with the tracer).
-    pub(crate) fn sampler_reads_attributes(&self) -> bool {
+    /// What the tracer's sampler is known to be (resolved with the tracer).
+    pub(crate) fn sampler_hint(&self) -> SamplerHint {
         self.get().2
     }
 

@@ -9,6 +9,7 @@ pub(crate) mod lazy;
 pub(crate) mod limit;
 pub(crate) mod recent;
 pub(crate) mod redact;
+pub(crate) mod sampling;
 #[cfg(all(test, feature = "setup"))]
 pub(crate) mod testing;
 pub(crate) mod tracer;

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 
+use crate::config::SamplerHint;
+
 /// A sampler that keeps every span and remembers the attribute keys it was shown.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Peeking(pub(crate) Arc<std::sync::Mutex<Vec<Vec<String>>>>);
@@ -29,10 +31,10 @@ impl opentelemetry_sdk::trace::ShouldSample for Peeking {
     }
 }
 
-/// A configuration whose tracer samples through [`Peeking`] into an in-memory exporter, told
-/// whether its sampler reads attributes.
+/// A configuration whose tracer samples through [`Peeking`] into an in-memory exporter, given
+/// `hint` of its sampler.
 pub(crate) fn peeking_config(
-    sampler_reads: bool,
+    hint: SamplerHint,
 ) -> (
     crate::Config,
     Peeking,
@@ -46,7 +48,7 @@ pub(crate) fn peeking_config(
         .build();
     let config = crate::Config::new()
         .tracer_provider(provider)
-        .sampler_reads_attributes(sampler_reads);
+        .sampler_hint(hint);
     (config, sampler, exporter)
 }
 
@@ -68,19 +70,30 @@ pub(crate) fn peeked(
     (seen, attrs)
 }
 
-/// Runs `peek` with a sampler that reads attributes and with one that does not, asserts the
-/// first was shown `shown` and the second nothing, that both spans end with the same set, and
-/// that the set's keys are `keys` (each once, in key order); returns that set.
+/// Runs `peek` with a sampler that reads attributes, with one that does not, and with one hinted
+/// to keep every span ([`SamplerHint::AlwaysOn`], which `Peeking` is); asserts the first was
+/// shown `shown`, the second nothing and the third `shown` followed by `recording_only` (every
+/// attribute known at creation), that all three spans end with the same set, and that the set's
+/// keys are `keys` (each once, in key order); returns that set.
 pub(crate) fn assert_blind_span_matches(
-    peek: impl Fn(bool) -> (Vec<Vec<String>>, Vec<(String, String)>),
+    peek: impl Fn(SamplerHint) -> (Vec<Vec<String>>, Vec<(String, String)>),
     shown: &[&str],
+    recording_only: &[&str],
     keys: &[&str],
 ) -> Vec<(String, String)> {
-    let (seen, reads) = peek(true);
+    let (seen, reads) = peek(SamplerHint::MayReadAttributes);
     assert_eq!(seen, [shown]);
-    let (seen, blind) = peek(false);
+    let (seen, blind) = peek(SamplerHint::ReadsNoAttributes);
     assert_eq!(seen, [Vec::<String>::new()]);
     assert_eq!(blind, reads);
+    let (seen, sure) = peek(SamplerHint::AlwaysOn);
+    let at_creation = [shown, recording_only].concat();
+    assert_eq!(
+        seen,
+        [at_creation],
+        "a span sure to record: all at creation"
+    );
+    assert_eq!(sure, reads);
     let got: Vec<&str> = blind.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(got, keys, "every key once");
     blind

@@ -17,6 +17,9 @@ use opentelemetry::{Context, KeyValue};
 #[cfg(feature = "setup")]
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
+#[cfg(feature = "setup")]
+use crate::common::sampling::SamplerHint;
+
 /// A span builder with its fields set in place. `SpanBuilder`'s `with_*` methods take and
 /// return the builder by value, and where they are not inlined each of those moves copies all
 /// of it (a few hundred bytes: three `memcpy` calls per request in the HTTP server's profile).
@@ -38,14 +41,14 @@ pub(crate) fn span_builder(
 /// The global tracer provider, when `setup` installed the SDK's, and whether its sampler may
 /// read span attributes.
 #[cfg(feature = "setup")]
-static GLOBAL_SDK: std::sync::RwLock<Option<(SdkTracerProvider, bool)>> =
+static GLOBAL_SDK: std::sync::RwLock<Option<(SdkTracerProvider, SamplerHint)>> =
     std::sync::RwLock::new(None);
 
 /// Records the SDK provider `setup` just installed as the global one.
 #[cfg(feature = "setup")]
-pub(crate) fn set_global_sdk(provider: &SdkTracerProvider, sampler_reads_attributes: bool) {
+pub(crate) fn set_global_sdk(provider: &SdkTracerProvider, sampler: SamplerHint) {
     if let Ok(mut g) = GLOBAL_SDK.write() {
-        *g = Some((provider.clone(), sampler_reads_attributes));
+        *g = Some((provider.clone(), sampler));
     }
 }
 
@@ -58,15 +61,15 @@ pub(crate) fn global_sdk() -> Option<SdkTracerProvider> {
         .and_then(|g| g.as_ref().map(|g| g.0.clone()))
 }
 
-/// Whether the global provider's sampler may read span attributes: `false` only when `setup`
-/// installed the provider with a sampler known not to.
+/// What the global provider's sampler is known to be: what `setup` said when it installed the
+/// provider, else that it may read attributes.
 #[cfg(feature = "setup")]
-pub(crate) fn global_sampler_reads_attributes() -> bool {
+pub(crate) fn global_sampler_hint() -> SamplerHint {
     GLOBAL_SDK
         .read()
         .ok()
         .and_then(|g| g.as_ref().map(|g| g.1))
-        .unwrap_or(true)
+        .unwrap_or_default()
 }
 
 /// `provider` as the SDK's provider, when it is one.
@@ -197,6 +200,21 @@ impl<S: opentelemetry::trace::Span> Extend<KeyValue> for SpanSink<'_, S> {
     fn extend<I: IntoIterator<Item = KeyValue>>(&mut self, attributes: I) {
         for attribute in attributes {
             self.0.set_attribute(attribute);
+        }
+    }
+}
+
+/// Pushes attributes into a span's creation `Vec` one by one. Not `Vec`'s own `extend`: every
+/// function handing attributes to a `Vec` through it shares its `SpecExtend` copies, and once
+/// one more does, the compiler stops inlining them into the span start (≈ 60 instructions a
+/// call, four calls on every HTTP server span). The `Vec` is sized up front, so a push does
+/// not grow it.
+pub(crate) struct PushSink<'v>(pub(crate) &'v mut Vec<KeyValue>);
+
+impl Extend<KeyValue> for PushSink<'_> {
+    fn extend<I: IntoIterator<Item = KeyValue>>(&mut self, attributes: I) {
+        for attribute in attributes {
+            self.0.push(attribute);
         }
     }
 }

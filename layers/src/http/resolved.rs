@@ -61,9 +61,9 @@ impl Resolved {
         self.lazy.tracer()
     }
 
-    /// Whether the tracer's sampler may read span attributes, resolved with the tracer.
-    pub(crate) fn sampler_reads_attributes(&self) -> bool {
-        self.lazy.sampler_reads_attributes()
+    /// What the tracer's sampler is known to be, resolved with the tracer.
+    pub(crate) fn sampler_hint(&self) -> crate::common::sampling::SamplerHint {
+        self.lazy.sampler_hint()
     }
 
     /// The metric instruments, resolved at the first request.

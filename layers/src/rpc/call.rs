@@ -1,7 +1,7 @@
 //! [`RpcInstrument`] (per layer) and [`RpcCall`] (per call): the state machine every RPC system
 //! drives.
 
-use crate::common::tracer::{push, span_builder, SpanSink};
+use crate::common::tracer::{push, span_builder, PushSink, SpanSink};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -339,8 +339,8 @@ impl RpcInstrument {
             extra,
         } = start;
         // Sampler-visible attributes at creation, unless the sampler reads none (then only
-        // once the span records, as for HTTP).
-        let sampler_reads = self.lazy.sampler_reads_attributes();
+        // once the span records, as for HTTP); all of them when the span records for sure.
+        let at = self.lazy.sampler_hint().at_creation(&parent);
         // The SDK keeps the builder's Vec as the span's own: sized for every attribute the span
         // can end with, adding the rest never grows it.
         let mut attributes =
@@ -350,8 +350,17 @@ impl RpcInstrument {
             method: (!provisional).then_some(method),
             target,
         };
-        if sampler_reads {
+        if at.sampler_visible() {
             seen.push_to(&mut attributes);
+        }
+        let recording_only = RecordingOnly {
+            method,
+            provisional,
+            system: system_attributes,
+            extra,
+        };
+        if at.all() {
+            self.recording_attributes(&recording_only, &mut PushSink(&mut attributes));
         }
         let started_wall = SystemTime::now();
         let kind = match self.side {
@@ -366,32 +375,38 @@ impl RpcInstrument {
         let builder = span_builder(name, kind, Some(started_wall), attributes, links);
         let mut span = self.lazy.tracer().build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
-        if recording {
+        if recording && !at.all() {
             // Straight into the span, one by one as the SDK takes them: no buffer between.
             let mut more = SpanSink(&mut span);
-            if !sampler_reads {
+            if !at.sampler_visible() {
                 seen.push_to(&mut more);
             }
-            let mut system = StartAttrs::new();
-            (system_attributes.make)(&mut system);
-            more.extend(system);
-            if let Some(original) = &method.original {
-                push(
-                    &mut more,
-                    KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()),
-                );
-            }
-            if self.config.semconv.rpc_dup {
-                #[allow(deprecated)]
-                push(&mut more, KeyValue::new(attr::RPC_SYSTEM, self.system));
-                if !provisional {
-                    method.push_service(&mut more);
-                }
-            }
-            more.extend(extra.iter().cloned());
+            self.recording_attributes(&recording_only, &mut more);
         }
         let cx = crate::propagation::random::context_with(&parent, span);
         (cx, recording, started_wall)
+    }
+
+    /// The attributes only a recording span gets: the system's own, the original method name,
+    /// the old (`rpc/dup`) names, the hook's.
+    fn recording_attributes(&self, call: &RecordingOnly<'_>, out: &mut impl Extend<KeyValue>) {
+        let mut system = StartAttrs::new();
+        (call.system.make)(&mut system);
+        out.extend(system);
+        if let Some(original) = &call.method.original {
+            push(
+                out,
+                KeyValue::new(attr::RPC_METHOD_ORIGINAL, original.clone()),
+            );
+        }
+        if self.config.semconv.rpc_dup {
+            #[allow(deprecated)]
+            push(out, KeyValue::new(attr::RPC_SYSTEM, self.system));
+            if !call.provisional {
+                call.method.push_service(out);
+            }
+        }
+        out.extend(call.extra.iter().cloned());
     }
 
     /// The span attribute Vec's capacity for a call with this many system and hook attributes.
@@ -408,6 +423,14 @@ struct SpanStart<'a> {
     target: Option<&'a RpcTarget>,
     links: Option<Vec<Link>>,
     attributes: SystemAttributes<'a>,
+    extra: &'a [KeyValue],
+}
+
+/// What the recording-only attributes of a call are made from.
+struct RecordingOnly<'a> {
+    method: &'a RpcMethod,
+    provisional: bool,
+    system: SystemAttributes<'a>,
     extra: &'a [KeyValue],
 }
 

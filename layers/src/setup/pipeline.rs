@@ -144,7 +144,7 @@ pub(crate) fn build(mut setup: Setup, install: bool) -> Result<TelemetryGuard, S
         opentelemetry::global::set_tracer_provider(tracer_provider.clone());
         opentelemetry::global::set_meter_provider(meter_provider.clone());
         crate::common::bind::mark_global_sdk();
-        crate::common::tracer::set_global_sdk(&tracer_provider, settings.sampler_reads_attributes);
+        crate::common::tracer::set_global_sdk(&tracer_provider, settings.sampler_hint);
         opentelemetry::global::set_text_map_propagator(settings.propagator.clone());
     }
 

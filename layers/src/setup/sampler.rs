@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use opentelemetry_sdk::trace::Sampler;
 
+use crate::config::SamplerHint;
+
 use super::env::Env;
 use super::error::SetupError;
 
@@ -164,12 +166,31 @@ fn ratio(arg: Option<String>) -> Result<f64, SetupError> {
     }
 }
 
-/// Whether the sampler `setup` installs may read a span's creation attributes: never for the
-/// samplers the variables select, nor for a given `AlwaysOn`, `AlwaysOff`, `TraceIdRatioBased`
-/// or Jaeger remote sampler (they decide from the parent and the trace id); a given
-/// `ParentBased` may delegate to the application's own sampler, which may.
-pub(crate) fn reads_attributes(given: Option<&Sampler>) -> bool {
-    matches!(given, Some(Sampler::ParentBased(_)))
+/// What the instruments may assume of the sampler `setup` installs: the one given (a
+/// `ParentBased` may delegate to the application's own sampler, which may read attributes), else
+/// the one `OTEL_TRACES_SAMPLER` names (`env`, unset for the default) — none of which reads
+/// attributes.
+pub(crate) fn hint(given: Option<&Sampler>, env: Option<&str>) -> SamplerHint {
+    match given {
+        Some(Sampler::AlwaysOn) => SamplerHint::AlwaysOn,
+        Some(Sampler::ParentBased(_)) => SamplerHint::MayReadAttributes,
+        Some(_) => SamplerHint::ReadsNoAttributes,
+        None => env_hint(env),
+    }
+}
+
+/// The hint for the sampler `OTEL_TRACES_SAMPLER` names (an unknown name is an error before
+/// this matters).
+fn env_hint(name: Option<&str>) -> SamplerHint {
+    let Some(name) = name else {
+        return SamplerHint::ParentBasedAlwaysOn;
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "always_on" => SamplerHint::AlwaysOn,
+        "parentbased_always_on" => SamplerHint::ParentBasedAlwaysOn,
+        n if n.starts_with("parentbased_") => SamplerHint::ParentBased,
+        _ => SamplerHint::ReadsNoAttributes,
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +209,36 @@ mod tests {
                 SamplerChoice::JaegerRemote(r) => format!("{r:?}"),
             })
             .map_err(|e| e.to_string())
+    }
+
+    fn reads_attributes(given: Option<&Sampler>) -> bool {
+        hint(given, None).may_read_attributes()
+    }
+
+    #[test]
+    fn each_sampler_setup_installs_has_the_hint_that_describes_it() {
+        let env = |name| hint(None, Some(name));
+        assert_eq!(hint(None, None), SamplerHint::ParentBasedAlwaysOn);
+        assert_eq!(
+            env("parentbased_always_on"),
+            SamplerHint::ParentBasedAlwaysOn
+        );
+        assert_eq!(env("Always_On"), SamplerHint::AlwaysOn);
+        for name in [
+            "parentbased_always_off",
+            "parentbased_traceidratio",
+            "parentbased_jaeger_remote",
+        ] {
+            assert_eq!(env(name), SamplerHint::ParentBased, "{name}");
+        }
+        for name in ["always_off", "traceidratio", "jaeger_remote"] {
+            assert_eq!(env(name), SamplerHint::ReadsNoAttributes, "{name}");
+        }
+        let given = |s: Sampler| hint(Some(&s), Some("always_on"));
+        assert_eq!(given(Sampler::AlwaysOn), SamplerHint::AlwaysOn);
+        assert_eq!(given(Sampler::AlwaysOff), SamplerHint::ReadsNoAttributes);
+        let custom = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+        assert_eq!(given(custom), SamplerHint::MayReadAttributes);
     }
 
     #[test]

@@ -53,8 +53,8 @@ pub(crate) struct Settings {
     pub(crate) metrics_otlp: Option<OtlpTarget>,
     pub(crate) logs_otlp: Option<OtlpTarget>,
     pub(crate) sampler: SamplerChoice,
-    /// Whether that sampler may read span attributes (see [`sampler::reads_attributes`]).
-    pub(crate) sampler_reads_attributes: bool,
+    /// What the instruments may assume of that sampler (see [`sampler::hint`]).
+    pub(crate) sampler_hint: crate::config::SamplerHint,
     pub(crate) propagator: Propagator,
     pub(crate) semconv: SemconvMode,
     pub(crate) metric_interval: Duration,
@@ -246,7 +246,10 @@ impl Settings {
             metrics_otlp,
             logs_otlp,
             sampler,
-            sampler_reads_attributes: sampler::reads_attributes(setup.sampler.as_ref()),
+            sampler_hint: sampler::hint(
+                setup.sampler.as_ref(),
+                env.get(sampler::OTEL_TRACES_SAMPLER).as_deref(),
+            ),
             propagator,
             semconv,
             metric_interval,
@@ -503,6 +506,7 @@ mod tests {
         assert_eq!(s.logs_otlp, None);
         assert_eq!(s.traces_otlp, None);
         assert_eq!(format!("{:?}", s.sampler), "Fixed(ParentBased(AlwaysOn))");
+        assert_eq!(s.sampler_hint, crate::SamplerHint::ParentBasedAlwaysOn);
         assert_eq!(s.metric_interval, Duration::from_secs(60));
         assert_eq!(
             s.batch,
@@ -675,6 +679,11 @@ mod tests {
             .sampler(Sampler::AlwaysOn),
         );
         assert_eq!(s.traces, vec![Exporter::Console]);
+        assert_eq!(
+            s.sampler_hint,
+            crate::SamplerHint::AlwaysOn,
+            "the given sampler's"
+        );
     }
 
     #[test]
@@ -731,6 +740,7 @@ mod tests {
             format!("{:?}", s.sampler),
             "Fixed(ParentBased(TraceIdRatioBased(0.5)))"
         );
+        assert_eq!(s.sampler_hint, crate::SamplerHint::ParentBased);
         assert!(s.semconv.http_dup);
         assert_eq!(s.metric_interval, Duration::from_millis(250));
         assert!(!s.color);

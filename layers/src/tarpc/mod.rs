@@ -313,8 +313,8 @@ mod tests {
     #[test]
     fn a_sampler_that_reads_no_attributes_is_shown_none_and_the_call_span_ends_with_the_same_set() {
         use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
-        let peeked_call = |reads: bool| {
-            let (config, sampler, exporter) = peeking_config(reads);
+        let peeked_call = |hint: crate::SamplerHint| {
+            let (config, sampler, exporter) = peeking_config(hint);
             let inst = TarpcInstrument::new(&config, RpcSide::Client);
             let target = RpcTarget::from_uri(&"http://orders.internal:50051".parse().unwrap());
             inst.start_client("World.hello", None, target).end_ok();
@@ -328,6 +328,7 @@ mod tests {
                 "server.address",
                 "server.port",
             ],
+            &[],
             &[
                 "rpc.method",
                 "rpc.system.name",

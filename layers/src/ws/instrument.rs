@@ -344,7 +344,7 @@ impl WsSession {
         }
         let cx = MessageSpan {
             tracer: self.inst.lazy.tracer(),
-            sampler_reads: self.inst.lazy.sampler_reads_attributes(),
+            sampler: self.inst.lazy.sampler_hint(),
             options,
             session: &self.cx,
             route: self.base.first(),
@@ -468,6 +468,7 @@ impl Drop for WsSession {
 mod tests {
     use super::*;
     use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
+    use crate::config::SamplerHint;
     use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
     /// Metrics only: no session span and no message spans, even when asked for — the session
@@ -493,8 +494,8 @@ mod tests {
     #[test]
     fn a_sampler_that_reads_no_attributes_is_shown_none_and_a_message_span_ends_with_the_same_set()
     {
-        let peeked_message = |reads: bool| {
-            let (config, sampler, exporter) = peeking_config(reads);
+        let peeked_message = |hint: SamplerHint| {
+            let (config, sampler, exporter) = peeking_config(hint);
             let config = config.websocket_message_spans(crate::ws::MessageSpans::budget(1, 0));
             let inst = Arc::new(WsInstrument::new(&config, WsSide::Server));
             let handshake = Context::new().with_remote_span_context(SpanContext::new(
@@ -519,6 +520,7 @@ mod tests {
                 "websocket.message.type",
                 "messaging.destination.name",
             ],
+            &[],
             &[
                 "messaging.destination.name",
                 "messaging.message.body.size",

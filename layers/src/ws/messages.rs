@@ -6,6 +6,7 @@
 //! only when the handshake was sampled, and a per-session budget bounds them: the first N
 //! messages of each direction, then one in K.
 
+use crate::common::sampling::SamplerHint;
 use crate::common::tracer::span_builder;
 use std::borrow::Cow;
 
@@ -54,8 +55,8 @@ impl MessageSpans {
 /// The span of one message, or `None` when it gets none.
 pub(crate) struct MessageSpan<'a> {
     pub(crate) tracer: &'a crate::common::tracer::LayerTracer,
-    /// Whether the tracer's sampler may read attributes (see `Config::sampler_reads_attributes`).
-    pub(crate) sampler_reads: bool,
+    /// What the tracer's sampler is known to be (see `Config::sampler_hint`).
+    pub(crate) sampler: SamplerHint,
     pub(crate) options: MessageSpans,
     pub(crate) session: &'a Context,
     pub(crate) route: Option<&'a KeyValue>,
@@ -77,11 +78,8 @@ impl MessageSpan<'_> {
             None => Cow::Borrowed(operation),
         };
         // All of a message span's attributes are sampler-visible: at creation, unless the
-        // sampler reads none (then only once the span records, as for HTTP).
-        let mut attributes = Vec::new();
-        if self.sampler_reads {
-            self.push_attributes(operation, &mut attributes);
-        }
+        // sampler reads none and may drop the span (then only once the span records, as for
+        // HTTP).
         let handshake = self.session.span().span_context().clone();
         let (parent, links) = match self.direction {
             Direction::Receive if !self.options.as_children => {
@@ -94,9 +92,14 @@ impl MessageSpan<'_> {
                 Some(vec![Link::with_context(handshake)]),
             ),
         };
+        let mut attributes = Vec::new();
+        let at = self.sampler.at_creation(&parent);
+        if at.sampler_visible() {
+            self.push_attributes(operation, &mut attributes);
+        }
         let builder = span_builder(name, kind, None, attributes, links);
         let mut span = self.tracer.build_with_context(builder, &parent);
-        if !self.sampler_reads && span.is_recording() {
+        if !at.sampler_visible() && span.is_recording() {
             let mut attributes = Vec::with_capacity(6);
             self.push_attributes(operation, &mut attributes);
             span.set_attributes(attributes);

@@ -3,7 +3,7 @@
 //! `start(request head) → on_response(response head) → on_data* → end*`; `Drop` before a response
 //! = cancelled. The Tower layer, the reqwest middleware and the awc extension all drive it.
 
-use crate::common::tracer::{push, span_builder, SpanSink};
+use crate::common::tracer::{push, span_builder, PushSink, SpanSink};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -169,36 +169,50 @@ impl HttpClientInstrument {
         let name = config.default_span_name(parts, seen.template.as_deref(), default_name);
 
         // As on the server: the attributes a sampler may read go in at creation only when it may
-        // read them, else only once the span records.
-        let sampler_reads = self.r.sampler_reads_attributes();
+        // read them, all of them when the span records for sure, else only once it records.
+        let at = self.r.sampler_hint().at_creation(&parent);
         let mut attributes = Vec::with_capacity(8);
-        if sampler_reads {
+        if at.sampler_visible() {
             self.sampler_attributes(parts, seen, &mut attributes);
+        }
+        if at.all() {
+            self.recording_attributes(parts, seen, extra, &mut PushSink(&mut attributes));
         }
         let started_wall = SystemTime::now();
         let builder = span_builder(name, SpanKind::Client, Some(started_wall), attributes, None);
         let mut span = self.r.tracer().build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
-        if recording {
+        if recording && !at.all() {
             // Straight into the span, one by one as the SDK takes them: no buffer between.
             let mut more = SpanSink(&mut span);
-            if !sampler_reads {
+            if !at.sampler_visible() {
                 self.sampler_attributes(parts, seen, &mut more);
             }
-            if let Some(original) = &seen.method.original {
-                push(
-                    &mut more,
-                    KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original.clone()),
-                );
-            }
-            self.r.request_headers.capture(&parts.headers, &mut more);
-            if config.semconv.http_dup {
-                self.old_attributes(parts, seen, &mut more);
-            }
-            more.extend(extra.iter().cloned());
+            self.recording_attributes(parts, seen, extra, &mut more);
         }
         let cx = crate::propagation::random::context_with(&parent, span);
         (cx, recording, started_wall)
+    }
+
+    /// The attributes only a recording span gets (after the sampler-visible ones).
+    fn recording_attributes(
+        &self,
+        parts: &http::request::Parts,
+        seen: ClientSeen<'_>,
+        extra: &[KeyValue],
+        out: &mut impl Extend<KeyValue>,
+    ) {
+        if let Some(original) = &seen.method.original {
+            push(
+                out,
+                KeyValue::new(attr::HTTP_REQUEST_METHOD_ORIGINAL, original.clone()),
+            );
+        }
+        self.r.request_headers.capture(&parts.headers, out);
+        if self.r.config.semconv.http_dup {
+            self.old_attributes(parts, seen, out);
+        }
+        out.extend(extra.iter().cloned());
     }
 
     /// The old (`http/dup`) names of the span's attributes.
@@ -577,10 +591,11 @@ impl CallObserver for HttpClientCall {
 mod tests {
     use super::*;
     use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
+    use crate::config::SamplerHint;
 
     /// One request through a client instrument whose sampler peeks.
-    fn peeked_call(sampler_reads: bool) -> (Vec<Vec<String>>, Vec<(String, String)>) {
-        let (config, sampler, exporter) = peeking_config(sampler_reads);
+    fn peeked_call(hint: SamplerHint) -> (Vec<Vec<String>>, Vec<(String, String)>) {
+        let (config, sampler, exporter) = peeking_config(hint);
         let inst = Arc::new(HttpClientInstrument::new(&config));
         let mut request = http::Request::get("https://api.example.com:8443/users/7?sig=s3cret")
             .body(())
@@ -597,7 +612,7 @@ mod tests {
 
     #[test]
     fn under_http_dup_the_span_also_carries_the_old_names_once() {
-        let (config, sampler, exporter) = peeking_config(true);
+        let (config, sampler, exporter) = peeking_config(SamplerHint::MayReadAttributes);
         let config = config.semconv(crate::config::SemconvMode::parse("http/dup"));
         let inst = Arc::new(HttpClientInstrument::new(&config));
         let mut parts = http::Request::post("https://api.example.com:8443/users/7?sig=s3cret")
@@ -658,6 +673,7 @@ mod tests {
                 "url.template",
                 "http.request.resend_count",
             ],
+            &[],
             &[
                 "http.request.method",
                 "http.request.resend_count",

@@ -4,7 +4,7 @@
 //! an unfinished call = cancelled. The Tower service, the body wrapper and the Actix middleware are
 //! thin shells that call these methods.
 
-use crate::common::tracer::{push, span_builder, SpanSink};
+use crate::common::tracer::{push, span_builder, PushSink, SpanSink};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -249,7 +249,7 @@ impl HttpServerInstrument {
     pub fn needs_route_at_start(&self) -> bool {
         route_at_start(
             self.r.tracer().is_noop(),
-            self.r.sampler_reads_attributes(),
+            self.r.sampler_hint().may_read_attributes(),
             self.r.config.span_name.is_some(),
         )
     }
@@ -383,13 +383,17 @@ impl HttpServerInstrument {
         let name = config.default_span_name(parts, route.map(|r| &**r), default_name);
 
         // Attributes a sampler may want go in at creation (unless the configuration says the
-        // sampler reads none); the rest only if the span records. The SDK keeps this Vec as the
-        // span's own: its capacity leaves room for the rest, so adding them does not grow it.
-        let sampler_reads = self.r.sampler_reads_attributes();
+        // sampler reads none), and all of them when the span records for sure; the rest only if
+        // the span records. The SDK keeps this Vec as the span's own: its capacity leaves room
+        // for the rest, so adding them does not grow it.
+        let at = self.r.sampler_hint().at_creation(&parent);
         let mut attributes = Vec::with_capacity(self.span_capacity(extra.len()));
-        if sampler_reads {
+        if at.sampler_visible() {
             seen.server = seen.head.server_address(parts);
             sampler_attributes(parts, method, route, &seen, max, &mut attributes);
+        }
+        if at.all() {
+            self.recording_attributes_at_creation(parts, seen, method, extra, &mut attributes);
         }
         let builder = span_builder(
             name,
@@ -400,10 +404,10 @@ impl HttpServerInstrument {
         );
         let mut span = tracer.build_with_context(builder, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
-        if recording {
+        if recording && !at.all() {
             // Straight into the span, one by one as the SDK takes them: no buffer between.
             let mut more = SpanSink(&mut span);
-            if !sampler_reads {
+            if !at.sampler_visible() {
                 seen.server = seen.head.server_address(parts);
                 sampler_attributes(parts, method, route, &seen, max, &mut more);
             }
@@ -412,6 +416,22 @@ impl HttpServerInstrument {
         }
         let cx = crate::propagation::random::context_with(&parent, span);
         (cx, recording)
+    }
+
+    /// The recording-only attributes of a span sure to record, at its creation (through
+    /// [`PushSink`], and not inlined: the span start of every other span compiles as before).
+    #[inline(never)]
+    fn recording_attributes_at_creation(
+        &self,
+        parts: &http::request::Parts,
+        seen: Seen<'_>,
+        method: &MethodAttr,
+        extra: &[KeyValue],
+        out: &mut Vec<KeyValue>,
+    ) {
+        let mut out = PushSink(out);
+        self.request_attributes(parts, seen, method, &mut out);
+        out.extend(extra.iter().cloned());
     }
 
     /// The span attributes that only matter when the span records.
@@ -901,6 +921,7 @@ pub(crate) fn protocol_version(v: Version) -> &'static str {
 mod tests {
     use super::*;
     use crate::common::testing::{assert_blind_span_matches, peeked, peeking_config, value_of};
+    use crate::config::SamplerHint;
 
     #[test]
     fn metrics_only_needs_no_header_that_only_spans_read() {
@@ -990,8 +1011,8 @@ mod tests {
 
     /// One request through an instrument whose sampler peeks: what the sampler saw, and the
     /// span's attributes as (key, value) pairs in key order.
-    fn peeked_span(sampler_reads: bool) -> (Vec<Vec<String>>, Vec<(String, String)>) {
-        let (config, sampler, exporter) = peeking_config(sampler_reads);
+    fn peeked_span(hint: SamplerHint) -> (Vec<Vec<String>>, Vec<(String, String)>) {
+        let (config, sampler, exporter) = peeking_config(hint);
         let inst = Arc::new(HttpServerInstrument::new(&config));
         let parts = http::Request::get("/users/7?page=2")
             .header("host", "example.com:8080")
@@ -1008,7 +1029,7 @@ mod tests {
     /// The span's name and attributes when the route is known at start (`start_route`) and
     /// reported late as `late`.
     fn routed_span(start_route: Option<&str>, late: &str) -> (String, Vec<(String, String)>) {
-        let (config, sampler, exporter) = peeking_config(false);
+        let (config, sampler, exporter) = peeking_config(SamplerHint::ReadsNoAttributes);
         let inst = Arc::new(HttpServerInstrument::new(&config));
         let parts = http::Request::get("/users/7")
             .body(())
@@ -1051,6 +1072,11 @@ mod tests {
                 "http.route",
                 "server.address",
                 "server.port",
+            ],
+            &[
+                "url.query",
+                "network.protocol.version",
+                "user_agent.original",
             ],
             &[
                 "http.request.method",
