@@ -19,17 +19,17 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "callgrind.sh needs valgrind" >&2; exit 1; }
 base=bare floor_mode=floor label="Axum, per request"
 if [ "${1:-}" = --grpc ]; then
-    set -- grpc_bare grpc_server grpc_client grpc_server_metrics grpc_client_metrics grpc_floor
+    set -- grpc_bare grpc_server grpc_client grpc_server_hinted grpc_client_hinted grpc_server_metrics grpc_client_metrics grpc_floor
     base=grpc_bare floor_mode=grpc_floor label="Tonic unary call"
 elif [ "${1:-}" = --client ]; then
-    set -- client_bare client client_metrics client_floor
+    set -- client_bare client client_hinted client_metrics client_floor
     base=client_bare floor_mode=client_floor label="HTTP client layer, per request"
 elif [ "${1:-}" = --jsonrpc ]; then
-    set -- jsonrpc_bare jsonrpc_traced jsonrpc_traced_metrics jsonrpc_floor
+    set -- jsonrpc_bare jsonrpc_traced jsonrpc_traced_hinted jsonrpc_traced_metrics jsonrpc_floor
     base=jsonrpc_bare floor_mode=jsonrpc_floor label="JSON-RPC call (jsonrpsee)"
 fi
 modes=("$@")
-[ ${#modes[@]} -gt 0 ] || modes=(bare minimal full parented metrics unsampled blind floor)
+[ ${#modes[@]} -gt 0 ] || modes=(bare minimal full hinted parented parented_hinted metrics unsampled blind floor)
 cargo build --quiet --profile profiling -p towerlight-benches --example profile_http
 bin="${CARGO_TARGET_DIR:-target}/profiling/examples/profile_http"
 out="$(mktemp -d)"

@@ -305,7 +305,10 @@ impl Setup {
         self
     }
 
-    /// The sampler (overrides `OTEL_TRACES_SAMPLER`; default `parentbased_always_on`).
+    /// The sampler (overrides `OTEL_TRACES_SAMPLER`; default `parentbased_always_on`). The
+    /// layers cannot see inside a given `ParentBased` (its delegate may read attributes), so
+    /// they treat it as [`SamplerHint::MayReadAttributes`](crate::SamplerHint); every other
+    /// sampler, and every one the variable names, gets the hint that describes it.
     pub fn sampler(mut self, sampler: Sampler) -> Setup {
         self.sampler = Some(sampler);
         self
