@@ -434,7 +434,6 @@ impl HttpServerInstrument {
         out.extend(extra.iter().cloned());
     }
 
-    /// The span attributes that only matter when the span records.
     /// The span attribute Vec's capacity (the SDK keeps it as the span's own, so it should
     /// not grow): the default set's most, plus room for what the configuration adds. The
     /// default's 16 stay within the allocator's per-thread cache (glibc's holds blocks up to
@@ -448,6 +447,7 @@ impl HttpServerInstrument {
         SPAN_ATTRIBUTES + extra + configured
     }
 
+    /// The span attributes that only matter when the span records.
     fn request_attributes(
         &self,
         parts: &http::request::Parts,
