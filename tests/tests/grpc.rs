@@ -463,6 +463,53 @@ async fn message_events_and_metadata_are_opt_in() {
         .all(|k| !k.starts_with("rpc.request.metadata")));
 }
 
+/// The server and client span attributes of one unary call under `rpc/dup` (the ports, which
+/// differ per server and connection, checked and left out), with the sampler hinted as `hint`.
+async fn dup_call_attributes(hint: towerlight::SamplerHint) -> [BTreeMap<String, Value>; 2] {
+    let t = Telemetry::new();
+    let config = t
+        .config()
+        .semconv(SemconvMode::parse("rpc/dup"))
+        .known_rpc_methods(known())
+        .sampler_hint(hint);
+    let server = serve_grpc(config.clone()).await;
+    let mut c = client(server.addr, config).await;
+    c.unary(echo("hi", 0, 0, "")).await.unwrap();
+    let (srv, cli) = pair(&t).await;
+    let port = Value::I64(i64::from(server.addr.port()));
+    [srv, cli].map(|span| {
+        let mut a = attrs(&span);
+        a.remove("network.peer.port");
+        assert_eq!(a.remove("server.port"), Some(port.clone()));
+        a
+    })
+}
+
+/// With the sampler hinted as the test provider's own (`ParentBased(AlwaysOn)`), the client's
+/// root span and the server's sampled child get every attribute at creation — the system's,
+/// the old names — and end with exactly the set the default configuration gives.
+#[tokio::test(flavor = "current_thread")]
+async fn a_hinted_sampler_changes_no_grpc_span() {
+    let default = dup_call_attributes(towerlight::SamplerHint::MayReadAttributes).await;
+    let hinted = dup_call_attributes(towerlight::SamplerHint::ParentBasedAlwaysOn).await;
+    assert_eq!(hinted, default);
+    let keys = |a: &BTreeMap<String, Value>| a.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(&hinted[0]),
+        [
+            "network.peer.address",
+            "rpc.grpc.status_code",
+            "rpc.method",
+            "rpc.response.status_code",
+            "rpc.service",
+            "rpc.system",
+            "rpc.system.name",
+            "server.address",
+        ]
+    );
+    assert_eq!(hinted[1]["rpc.service"], s(SERVICE));
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn rpc_dup_adds_old_names() {
     let t = Telemetry::new();
