@@ -59,23 +59,26 @@ impl JaegerRemote {
     }
 }
 
-/// The sampler the variables select; `parentbased_always_on` (the specification's default)
-/// when unset.
-pub(crate) fn from_env(env: &Env<'_>) -> Result<SamplerChoice, SetupError> {
+/// The sampler the variables select, and the hint that describes it (none of them reads
+/// attributes); `parentbased_always_on` (the specification's default) when unset.
+pub(crate) fn from_env(env: &Env<'_>) -> Result<(SamplerChoice, SamplerHint), SetupError> {
+    use SamplerHint::{AlwaysOn, ParentBased, ParentBasedAlwaysOn, ReadsNoAttributes};
     let Some(name) = env.get(OTEL_TRACES_SAMPLER) else {
-        return Ok(SamplerChoice::Fixed(Sampler::ParentBased(Box::new(
-            Sampler::AlwaysOn,
-        ))));
+        let default = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+        return Ok((SamplerChoice::Fixed(default), ParentBasedAlwaysOn));
     };
     let ratio = || ratio(env.get(OTEL_TRACES_SAMPLER_ARG));
     let lower = name.to_ascii_lowercase();
     match lower.as_str() {
         "jaeger_remote" | "parentbased_jaeger_remote" => {
-            return jaeger_remote(
-                env.get(OTEL_TRACES_SAMPLER_ARG),
-                lower.starts_with("parent"),
-            )
-            .map(SamplerChoice::JaegerRemote)
+            let parent_based = lower.starts_with("parent");
+            let remote = jaeger_remote(env.get(OTEL_TRACES_SAMPLER_ARG), parent_based)?;
+            let hint = if parent_based {
+                ParentBased
+            } else {
+                ReadsNoAttributes
+            };
+            return Ok((SamplerChoice::JaegerRemote(remote), hint));
         }
         "xray" => {
             return Err(SetupError::invalid(
@@ -88,14 +91,16 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<SamplerChoice, SetupError> {
         }
         _ => {}
     }
-    Ok(SamplerChoice::Fixed(match lower.as_str() {
-        "always_on" => Sampler::AlwaysOn,
-        "always_off" => Sampler::AlwaysOff,
-        "traceidratio" => Sampler::TraceIdRatioBased(ratio()?),
-        "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+    let parent_based = |delegate| Sampler::ParentBased(Box::new(delegate));
+    let (sampler, hint) = match lower.as_str() {
+        "always_on" => (Sampler::AlwaysOn, AlwaysOn),
+        "always_off" => (Sampler::AlwaysOff, ReadsNoAttributes),
+        "traceidratio" => (Sampler::TraceIdRatioBased(ratio()?), ReadsNoAttributes),
+        "parentbased_always_on" => (parent_based(Sampler::AlwaysOn), ParentBasedAlwaysOn),
+        "parentbased_always_off" => (parent_based(Sampler::AlwaysOff), ParentBased),
         "parentbased_traceidratio" => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio()?)))
+            let delegate = Sampler::TraceIdRatioBased(ratio()?);
+            (parent_based(delegate), ParentBased)
         }
         _ => {
             return Err(SetupError::invalid(
@@ -106,7 +111,8 @@ pub(crate) fn from_env(env: &Env<'_>) -> Result<SamplerChoice, SetupError> {
                  jaeger_remote, parentbased_jaeger_remote)",
             ))
         }
-    }))
+    };
+    Ok((SamplerChoice::Fixed(sampler), hint))
 }
 
 /// Jaeger's remote sampler from its argument, with the specification's defaults (a 60 s
@@ -166,29 +172,13 @@ fn ratio(arg: Option<String>) -> Result<f64, SetupError> {
     }
 }
 
-/// What the instruments may assume of the sampler `setup` installs: the one given (a
-/// `ParentBased` may delegate to the application's own sampler, which may read attributes), else
-/// the one `OTEL_TRACES_SAMPLER` names (`env`, unset for the default) — none of which reads
-/// attributes.
-pub(crate) fn hint(given: Option<&Sampler>, env: Option<&str>) -> SamplerHint {
+/// The hint for a sampler given to `setup` (`Setup::sampler`): a `ParentBased` may delegate to
+/// the application's own sampler, which may read attributes; the others decide from the parent
+/// and the trace id.
+pub(crate) fn given_hint(given: &Sampler) -> SamplerHint {
     match given {
-        Some(Sampler::AlwaysOn) => SamplerHint::AlwaysOn,
-        Some(Sampler::ParentBased(_)) => SamplerHint::MayReadAttributes,
-        Some(_) => SamplerHint::ReadsNoAttributes,
-        None => env_hint(env),
-    }
-}
-
-/// The hint for the sampler `OTEL_TRACES_SAMPLER` names (an unknown name is an error before
-/// this matters).
-fn env_hint(name: Option<&str>) -> SamplerHint {
-    let Some(name) = name else {
-        return SamplerHint::ParentBasedAlwaysOn;
-    };
-    match name.to_ascii_lowercase().as_str() {
-        "always_on" => SamplerHint::AlwaysOn,
-        "parentbased_always_on" => SamplerHint::ParentBasedAlwaysOn,
-        n if n.starts_with("parentbased_") => SamplerHint::ParentBased,
+        Sampler::AlwaysOn => SamplerHint::AlwaysOn,
+        Sampler::ParentBased(_) => SamplerHint::MayReadAttributes,
         _ => SamplerHint::ReadsNoAttributes,
     }
 }
@@ -204,11 +194,21 @@ mod tests {
             _ => None,
         };
         from_env(&Env(&f))
-            .map(|s| match s {
+            .map(|(s, _)| match s {
                 SamplerChoice::Fixed(s) => format!("{s:?}"),
                 SamplerChoice::JaegerRemote(r) => format!("{r:?}"),
             })
             .map_err(|e| e.to_string())
+    }
+
+    /// The hint `setup` gives: the given sampler's, else that of the one `env` names.
+    fn hint(given: Option<&Sampler>, env: Option<&str>) -> SamplerHint {
+        let env = env.map(str::to_owned);
+        let f = move |var: &str| (var == OTEL_TRACES_SAMPLER).then(|| env.clone()).flatten();
+        match given {
+            Some(given) => given_hint(given),
+            None => from_env(&Env(&f)).unwrap().1,
+        }
     }
 
     fn reads_attributes(given: Option<&Sampler>) -> bool {

@@ -53,7 +53,7 @@ pub(crate) struct Settings {
     pub(crate) metrics_otlp: Option<OtlpTarget>,
     pub(crate) logs_otlp: Option<OtlpTarget>,
     pub(crate) sampler: SamplerChoice,
-    /// What the instruments may assume of that sampler (see [`sampler::hint`]).
+    /// What the instruments may assume of that sampler (see [`sampler::from_env`], [`sampler::given_hint`]).
     pub(crate) sampler_hint: crate::config::SamplerHint,
     pub(crate) propagator: Propagator,
     pub(crate) semconv: SemconvMode,
@@ -135,8 +135,8 @@ impl Settings {
         let metrics_otlp = otlp(&METRICS, &metrics)?;
         let logs_otlp = otlp(&LOGS, &logs)?;
 
-        let sampler = match &setup.sampler {
-            Some(s) => SamplerChoice::Fixed(s.clone()),
+        let (sampler, sampler_hint) = match &setup.sampler {
+            Some(s) => (SamplerChoice::Fixed(s.clone()), sampler::given_hint(s)),
             None => sampler::from_env(&env)?,
         };
         let propagator = match &setup.propagator {
@@ -246,10 +246,7 @@ impl Settings {
             metrics_otlp,
             logs_otlp,
             sampler,
-            sampler_hint: sampler::hint(
-                setup.sampler.as_ref(),
-                env.get(sampler::OTEL_TRACES_SAMPLER).as_deref(),
-            ),
+            sampler_hint,
             propagator,
             semconv,
             metric_interval,
