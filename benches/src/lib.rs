@@ -32,8 +32,15 @@ pub fn request() -> http::Request<axum::body::Body> {
 }
 
 /// The bare Axum app every HTTP variant wraps: `GET /users/{id}` answering `user`.
+///
+/// Its handler is turned into a route once, here, as `axum::serve` does for each connection
+/// (`Router::with_state(())`): called without it, a `Router` converts its handler — and applies
+/// every `Router::layer`, building the layer's service anew — on each request, a cost no server
+/// pays.
 pub fn users_router() -> axum::Router {
-    axum::Router::new().route("/users/{id}", axum::routing::get(|| async { "user" }))
+    axum::Router::new()
+        .route("/users/{id}", axum::routing::get(|| async { "user" }))
+        .with_state(())
 }
 
 /// Sends one [`request`] through `app` and reads the whole response body.
