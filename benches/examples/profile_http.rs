@@ -10,13 +10,14 @@
 //! client modes send one request through an in-memory answer: `client_bare`, `client` (the
 //! HTTP client layer in front) and `client_floor` (its six span and six metric attributes).
 //! The Actix modes send the `actix` bench's request: `actix_bare`, `actix_traced` (the `Otel`
-//! middleware; its floor is `floor`, as in that bench). `parented` is `full` with a sampled `traceparent` on every request (a traced caller's). A
+//! middleware; its floor is `floor`, as in that bench). `parented` is `full` with a sampled `traceparent` on every request (a traced caller's), `dropped` the same with an unsampled one. A
 //! protocol's mode followed by `_metrics`, `_unsampled` or `_blind` runs with that tracing
 //! instead (`grpc_server_metrics`, `client_unsampled`, `jsonrpc_traced_metrics`); `_quiet` keeps
 //! every span sampled but tells the layer the sampler reads no attributes (what a ratio
 //! sampler's hint says), e.g. `actix_traced_quiet`; `_hinted` runs `setup`'s default sampler,
 //! `ParentBased(AlwaysOn)`, with its hint, so a span sure to record gets every attribute at
-//! creation (`hinted` alone on Axum, `parented_hinted` with the sampled caller).
+//! creation (`hinted` alone on Axum, `parented_hinted` with the sampled caller), and a span sure
+//! to be dropped none (`dropped_hinted`: the unsampled caller).
 //! `cargo build --profile profiling -p towerlight-benches --example profile_http`, then
 //! `valgrind --tool=callgrind target/profiling/examples/profile_http 20000 full`.
 
@@ -98,22 +99,30 @@ fn main() {
         app.layer(towerlight_axum::layer_with(config))
     };
     if mode == "parented" {
-        repeat(n, || parented_call(&app));
+        repeat(n, || parented_call(&app, SAMPLED_CALLER));
+    } else if mode == "dropped" {
+        repeat(n, || parented_call(&app, UNSAMPLED_CALLER));
     } else {
         repeat(n, || axum_call(&app));
     }
 }
 
-/// One Axum request from a traced caller: [`towerlight_benches::request`] with a sampled
+/// A sampled caller's `traceparent`, checked once, at compile time, as the header a server's
+/// request parser hands over (`HeaderValue::from_static` at run time would check its 55 bytes
+/// on every request: about 600 instructions no server spends).
+const SAMPLED_CALLER: http::HeaderValue =
+    http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+/// A caller's `traceparent` that did not sample the trace.
+const UNSAMPLED_CALLER: http::HeaderValue =
+    http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+
+/// One Axum request from a traced caller: [`towerlight_benches::request`] with the caller's
 /// `traceparent`, which the layer extracts and continues.
-async fn parented_call(app: &axum::Router) {
+async fn parented_call(app: &axum::Router, traceparent: http::HeaderValue) {
     // A parsed name, as the server's request parser makes it: not parsed again per request here.
     const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
     let mut req = towerlight_benches::request();
-    req.headers_mut().insert(
-        TRACEPARENT,
-        http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-    );
+    req.headers_mut().insert(TRACEPARENT, traceparent);
     axum_send(app, req).await
 }
 

@@ -30,14 +30,24 @@ pub(super) fn any_nibble(b: u8) -> Option<u8> {
     (n != NOT_HEX).then_some(n)
 }
 
-/// The digits' value, or `None` when one is not in `table`. Branch-free per digit (a table
-/// load, a shift and an `or`; a bad digit only marks the result): the range matches and early
-/// exits this replaced cost about twice as much on a `traceparent`. (Folding in two 64-bit
-/// halves instead of one `u128` was measured: +170 instructions on a `traceparent`.)
-#[inline]
-fn fold(digits: &[u8], table: &[u8; 256]) -> Option<u128> {
+/// The digits' value, or `None` when one is not in `table` (`upper`: whether it takes
+/// uppercase letters). Whole groups of eight — the 32 digits of a trace id, the 16 of a span id —
+/// go eight at a time ([`eight`]); other lengths a digit at a time, branch-free (a table load, a
+/// shift and an `or`; a bad digit only marks the result): the range matches and early exits
+/// that replaced cost about twice as much on a `traceparent`. (Folding in two 64-bit halves
+/// instead of one `u128` was measured: +170 instructions on a `traceparent`.)
+#[inline(always)]
+fn fold(digits: &[u8], table: &[u8; 256], upper: bool) -> Option<u128> {
     if digits.is_empty() || digits.len() > 32 {
         return None;
+    }
+    if digits.len() % 8 == 0 {
+        let mut value = 0u128;
+        for group in digits.chunks_exact(8) {
+            let group = <[u8; 8]>::try_from(group).ok()?;
+            value = (value << 32) | u128::from(eight(group, upper)?);
+        }
+        return Some(value);
     }
     let mut value = 0u128;
     let mut marks = 0u8;
@@ -49,16 +59,49 @@ fn fold(digits: &[u8], table: &[u8; 256]) -> Option<u128> {
     (marks & 0xf0 == 0).then_some(value)
 }
 
+/// Eight hex digits' value (lowercase, or either case when `upper`), or `None`: all eight
+/// bytes checked and converted at once in one 64-bit word, about three instructions a digit
+/// where the table fold takes nine.
+///
+/// Below `0x80`, adding `0x80 - lo` to a byte sets its high bit when the byte is at least `lo`,
+/// and adding `0x7f - hi` when it is above `hi`; no sum reaches `0x100`, so no carry crosses
+/// into the next byte (a byte with the high bit already set is rejected first). A digit's
+/// value is its low nibble, a letter's its low nibble plus 9; three shift-or steps then pack
+/// the eight nibbles, first digit highest.
+#[inline(always)]
+fn eight(digits: [u8; 8], upper: bool) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let x = u64::from_be_bytes(digits);
+    if x & HIGH != 0 {
+        return None;
+    }
+    let within = |lo: u64, hi: u64| (x + ONES * (0x80 - lo)) & !(x + ONES * (0x7f - hi)) & HIGH;
+    let digit = within(u64::from(b'0'), u64::from(b'9'));
+    let mut letter = within(u64::from(b'a'), u64::from(b'f'));
+    if upper {
+        letter |= within(u64::from(b'A'), u64::from(b'F'));
+    }
+    if digit | letter != HIGH {
+        return None;
+    }
+    let mut v = (x & (ONES * 0x0f)) + (letter >> 7) * 9;
+    v = ((v >> 4) | v) & 0x00ff_00ff_00ff_00ff;
+    v = ((v >> 8) | v) & 0x0000_ffff_0000_ffff;
+    v = ((v >> 16) | v) & 0xffff_ffff;
+    u32::try_from(v).ok()
+}
+
 /// Parses 1 to 32 lowercase hex digits. Anything else is `None`.
 #[inline]
 pub(super) fn lower_u128(digits: &[u8]) -> Option<u128> {
-    fold(digits, &LOWER)
+    fold(digits, &LOWER, false)
 }
 
 /// Parses 1 to 32 hex digits of either case. Anything else is `None`.
 #[inline]
 pub(super) fn any_case_u128(digits: &[u8]) -> Option<u128> {
-    fold(digits, &ANY)
+    fold(digits, &ANY, true)
 }
 
 /// Both lowercase hex digits of every byte value, built at compile time.
@@ -174,6 +217,42 @@ mod tests {
                 .filter(|_| b.is_ascii());
             assert_eq!(any_nibble(b), want, "{b}");
         }
+    }
+
+    /// The value of `digits` a digit at a time, through the table.
+    fn by_table(digits: &[u8], upper: bool) -> Option<u32> {
+        let table = if upper { &ANY } else { &LOWER };
+        digits.iter().try_fold(0u32, |v, &b| {
+            let n = table[usize::from(b)];
+            (n != NOT_HEX).then_some((v << 4) | u32::from(n))
+        })
+    }
+
+    #[test]
+    fn eight_at_once_reads_every_byte_as_the_table_does() {
+        let bases: [&[u8; 8]; 4] = [b"0123abcd", b"4567ef89", b"ABCDEF01", b"fFfF9a0A"];
+        for upper in [false, true] {
+            for base in bases {
+                assert_eq!(eight(*base, upper), by_table(base, upper), "{base:?}");
+                for at in 0..8 {
+                    for b in 0..=255u8 {
+                        let mut digits = *base;
+                        digits[at] = b;
+                        assert_eq!(
+                            eight(digits, upper),
+                            by_table(&digits, upper),
+                            "{digits:?} upper={upper}"
+                        );
+                    }
+                }
+            }
+        }
+        // Neighbours of every range's edges, in every byte at once.
+        for b in [b'/', b':', b'@', b'G', b'`', b'g', 0x7f, 0x80, 0xff, 0x00] {
+            assert_eq!(eight([b; 8], true), None, "{b}");
+        }
+        assert_eq!(eight(*b"ffffffff", false), Some(u32::MAX));
+        assert_eq!(eight(*b"00000000", false), Some(0));
     }
 
     #[test]
