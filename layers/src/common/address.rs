@@ -31,9 +31,9 @@ pub(crate) struct HeadScan<'a> {
     pub(crate) grpc_timeout: Option<&'a HeaderValue>,
     /// Whether `Sec-WebSocket-Version` is present.
     websocket_version: bool,
-    /// The [`context_field_bit`](crate::propagation::context_field_bit)s of the header names:
-    /// whether a propagator has anything to extract.
-    pub(crate) context_fields: u8,
+    /// The propagation headers: whether a propagator has anything to extract, and the one
+    /// `traceparent`.
+    pub(crate) context: crate::propagation::ContextFields<'a>,
 }
 
 impl<'a> HeadScan<'a> {
@@ -72,7 +72,7 @@ impl<'a> HeadScan<'a> {
                     "x-forwarded-for" => set(&mut scan.x_forwarded_for, value),
                     "x-forwarded-proto" => set(&mut scan.x_forwarded_proto, value),
                     "grpc-timeout" => first(&mut scan.grpc_timeout, value),
-                    other => scan.context_fields |= crate::propagation::context_field_bit(other),
+                    other => scan.context.note(other, value),
                 }
             }
         }

@@ -120,7 +120,7 @@ impl GrpcInstrument {
     ) -> GrpcCall {
         let inbound = Context::map_current(|cx| {
             self.propagator
-                .extract_scanned(cx, &parts.headers, head.context_fields)
+                .extract_scanned(cx, &parts.headers, head.context)
         });
         // Trust first: a filtered-out call on a public endpoint must not continue the caller's
         // trace downstream either.
@@ -149,7 +149,7 @@ impl GrpcInstrument {
             inherits: inherits_current(
                 self.config(),
                 self.rpc.is_noop(),
-                self.propagator.reads_any(head.context_fields),
+                self.propagator.reads_any(head.context.seen),
             ),
         };
         self.start(parts, info, call)

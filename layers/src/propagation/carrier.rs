@@ -176,7 +176,7 @@ mod tests {
                     HeaderValue::from_static(value),
                 );
             }
-            let seen = crate::common::address::HeadScan::new(&headers).context_fields;
+            let seen = crate::common::address::HeadScan::new(&headers).context.seen;
             let (scanned, plain) = (
                 ScannedExtractor {
                     headers: &headers,

@@ -27,6 +27,8 @@ type DynPropagator = dyn TextMapPropagator + Send + Sync;
 #[derive(Clone, Debug)]
 pub struct Propagator {
     inner: Arc<DynPropagator>,
+    /// How extraction from a scanned request head starts: the same result as `inner`'s.
+    lead: Lead,
     /// For the propagators written here (W3C trace context and baggage, Jaeger), which read
     /// only the headers their `fields()` name (and Jaeger's `uberctx-*`): those headers as
     /// [`context_field_bit`]s, so a request that carries none of them skips extraction. `None`
@@ -51,6 +53,41 @@ pub(crate) fn context_field_bit(name: &str) -> u8 {
 
 /// Jaeger's `uberctx-*` baggage headers, read along with `uber-trace-id`.
 const JAEGER_BAGGAGE: u8 = 16;
+
+/// The propagation headers of a request head, noted by its one pass over the header names
+/// (`HeadScan`).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ContextFields<'a> {
+    /// The [`context_field_bit`]s of the head's header names.
+    pub(crate) seen: u8,
+    /// The `traceparent` value, when the head has exactly one.
+    traceparent: Option<&'a http::HeaderValue>,
+}
+
+impl<'a> ContextFields<'a> {
+    /// Notes a header the scan found (one call per value: a repeated header comes again).
+    pub(crate) fn note(&mut self, name: &str, value: &'a http::HeaderValue) {
+        let bit = context_field_bit(name);
+        if bit == TRACEPARENT_BIT {
+            // A second value: the specification ignores them all (the full path decides).
+            self.traceparent = (self.seen & bit == 0).then_some(value);
+        }
+        self.seen |= bit;
+    }
+}
+
+/// The [`context_field_bit`] of `traceparent`.
+const TRACEPARENT_BIT: u8 = 1;
+
+/// How extraction from a scanned head starts.
+#[derive(Clone, Debug)]
+enum Lead {
+    /// Every propagator through the carrier traits.
+    Carrier,
+    /// W3C Trace Context first, from the `traceparent` value the scan found (when it found
+    /// exactly one), then these (the rest of the list, if any) through the carrier traits.
+    TraceContext(Option<Arc<DynPropagator>>),
+}
 
 /// Propagates nothing; extraction returns the given context unchanged.
 ///
@@ -152,10 +189,7 @@ fn xray(written: &str) -> Result<Box<DynPropagator>, PropagationError> {
 impl Propagator {
     /// Wraps any propagator.
     pub fn new(propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
-        Self {
-            inner: Arc::new(propagator),
-            reads_only: None,
-        }
+        Self::new_arc(Arc::new(propagator))
     }
 
     /// One of the propagators built here, whose reads are known (see `reads_only`).
@@ -172,6 +206,7 @@ impl Propagator {
         }
         Self {
             inner,
+            lead: Lead::Carrier,
             reads_only: known.then_some(bits),
         }
     }
@@ -199,6 +234,18 @@ impl Propagator {
             Box::new(W3cTraceContext::new()),
             Box::new(W3cBaggage::new()),
         ])))
+        .led_by_trace_context(vec![Box::new(W3cBaggage::new())])
+    }
+
+    /// This propagator, whose list starts with W3C Trace Context followed by `rest`.
+    fn led_by_trace_context(mut self, mut rest: Vec<Box<DynPropagator>>) -> Self {
+        let rest: Option<Arc<DynPropagator>> = match rest.len() {
+            0 => None,
+            1 => rest.pop().map(Arc::from),
+            _ => Some(Arc::new(TextMapCompositePropagator::new(rest))),
+        };
+        self.lead = Lead::TraceContext(rest);
+        self
     }
 
     /// A propagator that neither extracts nor injects anything.
@@ -251,25 +298,38 @@ impl Propagator {
         let known_reads = resolved
             .iter()
             .all(|(name, _)| !matches!(name, Name::B3 | Name::B3Multi | Name::Xray));
-        let wrap = |inner: Arc<DynPropagator>| match known_reads {
-            true => Self::ours(inner),
-            false => Self {
-                inner,
-                reads_only: None,
-            },
+        let led = resolved
+            .first()
+            .is_some_and(|(name, _)| *name == Name::TraceContext);
+        let build = |names: &[(Name, &str)]| {
+            names
+                .iter()
+                .map(|&(name, written)| name.build(written))
+                .collect::<Result<Vec<_>, _>>()
         };
-        let mut built = resolved
-            .into_iter()
-            .map(|(name, written)| name.build(written))
-            .collect::<Result<Vec<_>, _>>()?;
-        if built.len() > 1 {
-            return Ok(wrap(Arc::new(TextMapCompositePropagator::new(built))));
-        }
-        // A single propagator is used as is, without a composite around it.
-        Ok(match built.pop() {
-            Some(single) => wrap(Arc::from(single)),
-            None => Self::w3c(),
+        let mut built = build(&resolved)?;
+        let inner: Arc<DynPropagator> = match built.len() {
+            0 => return Ok(Self::w3c()),
+            // A single propagator is used as is, without a composite around it.
+            1 => Arc::from(built.remove(0)),
+            _ => Arc::new(TextMapCompositePropagator::new(built)),
+        };
+        let propagator = match known_reads {
+            true => Self::ours(inner),
+            false => Self::new_arc(inner),
+        };
+        Ok(match led {
+            true => propagator.led_by_trace_context(build(&resolved[1..])?),
+            false => propagator,
         })
+    }
+
+    fn new_arc(inner: Arc<DynPropagator>) -> Self {
+        Self {
+            inner,
+            lead: Lead::Carrier,
+            reads_only: None,
+        }
     }
 
     /// Extracts a context from request headers, on top of
@@ -287,19 +347,30 @@ impl Propagator {
             .extract_with_context(cx, &HeaderExtractor(headers))
     }
 
-    /// [`Propagator::extract_with_context`] for a request head already scanned: `seen` are the
-    /// [`context_field_bit`]s of its header names.
+    /// [`Propagator::extract_with_context`] for a request head already scanned, whose
+    /// propagation headers are `fields`: a header it did not see is not looked up, and a single
+    /// `traceparent` it found is read as it is.
     pub(crate) fn extract_scanned(
         &self,
         cx: &Context,
         headers: &http::HeaderMap,
-        seen: u8,
+        fields: ContextFields<'_>,
     ) -> Context {
+        let seen = fields.seen;
         if !self.reads_any(seen) {
             return cx.clone();
         }
-        self.inner
-            .extract_with_context(cx, &ScannedExtractor { headers, seen })
+        let extractor = ScannedExtractor { headers, seen };
+        match (&self.lead, fields.traceparent) {
+            (Lead::TraceContext(rest), Some(traceparent)) => {
+                let cx = W3cTraceContext::extract_single(cx, traceparent.as_bytes(), &extractor);
+                match rest {
+                    Some(rest) => rest.extract_with_context(&cx, &extractor),
+                    None => cx,
+                }
+            }
+            _ => self.inner.extract_with_context(cx, &extractor),
+        }
     }
 
     /// Injects `cx` into request headers, replacing existing values of the
@@ -667,5 +738,93 @@ mod tests {
     fn is_send_sync_and_cheap_to_clone() {
         fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
         assert_send_sync::<Propagator>();
+    }
+
+    /// What the extraction leaves: the span context (trace state included) and the baggage.
+    fn extracted(cx: &Context) -> (SpanContext, Vec<(String, String)>) {
+        let mut baggage: Vec<(String, String)> = cx
+            .baggage()
+            .iter()
+            .map(|(k, (v, _))| (k.to_string(), v.to_string()))
+            .collect();
+        baggage.sort_unstable();
+        (cx.span().span_context().clone(), baggage)
+    }
+
+    /// A scanned head's extraction (the one `traceparent` read as the scan found it, for a list
+    /// led by W3C Trace Context) gives what the propagator gives through the carrier traits,
+    /// for every head: none, one valid, one invalid, two, one not UTF-8 (in a field, or after a
+    /// future version's fields), with `tracestate`,
+    /// baggage and Jaeger's headers beside it.
+    #[test]
+    fn a_scanned_head_extracts_what_the_carrier_path_extracts() {
+        const OTHER: &str = "00-11111111111111111111111111111111-2222222222222222-00";
+        let heads: [&[(&str, &[u8])]; 11] = [
+            &[],
+            &[("traceparent", TP.as_bytes())],
+            &[(
+                "traceparent",
+                b"00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            )],
+            &[
+                ("traceparent", TP.as_bytes()),
+                ("traceparent", OTHER.as_bytes()),
+            ],
+            &[(
+                "traceparent",
+                b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-\xe9",
+            )],
+            &[("traceparent", TP.as_bytes()), ("traceparent", b"\xff")],
+            &[(
+                "traceparent",
+                b"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-\xff",
+            )],
+            &[("traceparent", TP.as_bytes()), ("tracestate", b"a=1,b=2")],
+            &[("traceparent", TP.as_bytes()), ("baggage", b"k=v,user=7")],
+            &[("baggage", b"k=v"), ("uber-trace-id", UBER.as_bytes())],
+            &[
+                ("uber-trace-id", UBER.as_bytes()),
+                ("traceparent", OTHER.as_bytes()),
+            ],
+        ];
+        let lists = [
+            "tracecontext,baggage",
+            "tracecontext",
+            "tracecontext,baggage,jaeger",
+            "tracecontext,jaeger",
+            "baggage,tracecontext",
+            "jaeger,tracecontext",
+        ];
+        let parent = Context::new().with_baggage([KeyValue::new("kept", "1")]);
+        for names in lists {
+            let p = Propagator::from_names(names).unwrap();
+            assert_eq!(
+                matches!(p.lead, Lead::TraceContext(_)),
+                names.starts_with("tracecontext"),
+                "{names}"
+            );
+            for head in heads {
+                let mut headers = HeaderMap::new();
+                for (name, value) in head {
+                    headers.append(*name, HeaderValue::from_bytes(value).unwrap());
+                }
+                let scan = crate::common::address::HeadScan::new(&headers);
+                let scanned = p.extract_scanned(&parent, &headers, scan.context);
+                let carried = p
+                    .inner
+                    .extract_with_context(&parent, &HeaderExtractor(&headers));
+                assert_eq!(extracted(&scanned), extracted(&carried), "{names} {head:?}");
+            }
+        }
+        let default = Propagator::w3c();
+        assert!(matches!(&default.lead, Lead::TraceContext(Some(_))));
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static(TP));
+        let scan = crate::common::address::HeadScan::new(&headers);
+        let cx = default.extract_scanned(&Context::new(), &headers, scan.context);
+        assert_eq!(
+            cx.span().span_context().span_id(),
+            SpanId::from(0xb7ad_6b71_6920_3331)
+        );
     }
 }

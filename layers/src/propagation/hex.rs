@@ -41,7 +41,7 @@ fn fold(digits: &[u8], table: &[u8; 256], upper: bool) -> Option<u128> {
     if digits.is_empty() || digits.len() > 32 {
         return None;
     }
-    if digits.len() % 8 == 0 {
+    if digits.len().is_multiple_of(8) {
         let mut value = 0u128;
         for group in digits.chunks_exact(8) {
             let group = <[u8; 8]>::try_from(group).ok()?;

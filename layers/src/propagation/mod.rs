@@ -37,7 +37,7 @@ mod fuzz_tests;
 
 pub use baggage::W3cBaggage;
 pub use carrier::{HeaderExtractor, HeaderInjector};
-pub(crate) use composite::context_field_bit;
+pub(crate) use composite::ContextFields;
 pub use composite::Propagator;
 pub use error::PropagationError;
 pub use jaeger::JaegerPropagator;

@@ -36,12 +36,17 @@ pub(crate) struct TraceParent {
     pub(crate) flags: u8,
 }
 
-/// Parses one `traceparent` value; `None` when it is not valid.
+/// Parses one `traceparent` value, as the header's raw bytes; `None` when it is not valid, or
+/// not text (not UTF-8: no text carrier would hand it over). The four fields are ASCII when they
+/// parse, so only what a future version adds after them is checked as UTF-8.
 ///
 /// Surrounding optional whitespace (spaces and tabs) is ignored.
-pub(crate) fn parse(value: &str) -> Option<TraceParent> {
-    let bytes = trim_blanks(value.as_bytes());
+pub(crate) fn parse(value: &[u8]) -> Option<TraceParent> {
+    let bytes = trim_blanks(value);
     let (head, rest) = bytes.split_at_checked(LEN)?;
+    if !rest.is_empty() && std::str::from_utf8(rest).is_err() {
+        return None;
+    }
 
     let version = hex::lower_u128(head.get(0..2)?)?;
     if version == INVALID_VERSION {
@@ -120,9 +125,30 @@ mod tests {
         }
     }
 
+    /// Parses a text value, as a header's bytes.
+    fn parse_text(value: &str) -> Option<TraceParent> {
+        parse(value.as_bytes())
+    }
+
+    #[test]
+    fn bytes_after_a_future_versions_fields_must_be_text() {
+        let with = |extra: &[u8]| {
+            let mut value = tp("01", "03").into_bytes();
+            value.extend_from_slice(extra);
+            parse(&value).map(|p| p.flags)
+        };
+        assert_eq!(with(b""), Some(0x03));
+        assert_eq!(with("-é".as_bytes()), Some(0x03));
+        assert_eq!(with(b"-\xff"), None, "not UTF-8 after the fields");
+        assert_eq!(with(b"-\xc3"), None, "a character cut short");
+        let mut head = tp("00", "01").into_bytes();
+        head[10] = 0xe9;
+        assert_eq!(parse(&head), None, "not UTF-8 in a field");
+    }
+
     #[test]
     fn parses_valid_version_00() {
-        let parsed = parse(&tp("00", "01")).unwrap();
+        let parsed = parse_text(&tp("00", "01")).unwrap();
         assert_eq!(
             parsed.trace_id,
             TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)
@@ -133,25 +159,25 @@ mod tests {
 
     #[test]
     fn keeps_the_whole_flags_byte() {
-        assert_eq!(parse(&tp("00", "03")).unwrap().flags, 0x03);
-        assert_eq!(parse(&tp("00", "ff")).unwrap().flags, 0xff);
+        assert_eq!(parse_text(&tp("00", "03")).unwrap().flags, 0x03);
+        assert_eq!(parse_text(&tp("00", "ff")).unwrap().flags, 0xff);
     }
 
     #[test]
     fn trims_ows_only() {
-        assert!(parse(&format!(" \t{} \t", tp("00", "01"))).is_some());
-        assert!(parse(&format!("{}\n", tp("00", "01"))).is_none());
-        assert!(parse(&format!("\r{}", tp("00", "01"))).is_none());
+        assert!(parse_text(&format!(" \t{} \t", tp("00", "01"))).is_some());
+        assert!(parse_text(&format!("{}\n", tp("00", "01"))).is_none());
+        assert!(parse_text(&format!("\r{}", tp("00", "01"))).is_none());
     }
 
     #[test]
     fn future_versions() {
-        assert!(parse(&tp("cc", "01")).is_some());
-        assert!(parse(&format!("{}-what-ever", tp("cc", "01"))).is_some());
-        assert!(parse(&format!("{}-", tp("01", "01"))).is_some());
-        assert!(parse(&format!("{}.what", tp("cc", "01"))).is_none());
-        assert!(parse(&format!("{}1", tp("cc", "01"))).is_none());
-        assert!(parse(&tp("fe", "00")).is_some());
+        assert!(parse_text(&tp("cc", "01")).is_some());
+        assert!(parse_text(&format!("{}-what-ever", tp("cc", "01"))).is_some());
+        assert!(parse_text(&format!("{}-", tp("01", "01"))).is_some());
+        assert!(parse_text(&format!("{}.what", tp("cc", "01"))).is_none());
+        assert!(parse_text(&format!("{}1", tp("cc", "01"))).is_none());
+        assert!(parse_text(&tp("fe", "00")).is_some());
     }
 
     #[test]
@@ -180,7 +206,7 @@ mod tests {
             "é".repeat(40),
         ];
         for case in cases {
-            assert_eq!(parse(&case), None, "{case:?}");
+            assert_eq!(parse_text(&case), None, "{case:?}");
         }
     }
 

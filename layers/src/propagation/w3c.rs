@@ -76,7 +76,27 @@ impl W3cTraceContext {
             // Several traceparent headers: the spec says to ignore them all.
             return None;
         };
-        let parent = traceparent::parse(value)?;
+        Self::span_context(value.as_bytes(), extractor)
+    }
+
+    /// What [`TextMapPropagator::extract_with_context`] gives for a carrier whose one
+    /// `traceparent` value is `traceparent` (raw: a request head's scan found it, so it is not
+    /// looked up, collected or checked as UTF-8 again — its bytes are checked as they parse);
+    /// `tracestate` is read from `extractor`.
+    pub(crate) fn extract_single(
+        cx: &Context,
+        traceparent: &[u8],
+        extractor: &dyn Extractor,
+    ) -> Context {
+        match Self::span_context(traceparent, extractor) {
+            Some(span_context) => cx.with_remote_span_context(span_context),
+            None => cx.clone(),
+        }
+    }
+
+    /// The remote parent of the `traceparent` value, with the `tracestate` of `extractor`.
+    fn span_context(traceparent: &[u8], extractor: &dyn Extractor) -> Option<SpanContext> {
+        let parent = traceparent::parse(traceparent)?;
         let trace_state = extractor
             .get_all(TRACESTATE)
             .and_then(tracestate::parse)

@@ -280,9 +280,9 @@ impl HttpServerInstrument {
         let inbound = Context::map_current(|cx| {
             self.r
                 .propagator
-                .extract_scanned(cx, &parts.headers, head.context_fields)
+                .extract_scanned(cx, &parts.headers, head.context)
         });
-        let head_fields = head.context_fields;
+        let head_fields = head.context.seen;
         // Trust is decided before filtering: a filtered-out request on a public endpoint must
         // not hand the caller's trace to downstream calls either.
         let (parent, links) = server_parent(&self.r.config, parts, inbound);
