@@ -42,7 +42,7 @@ pub struct Propagator {
 /// scanned with it once (`HeadScan`), and a propagator knows which of these bits it reads.
 pub(crate) fn context_field_bit(name: &str) -> u8 {
     match name {
-        "traceparent" => 1,
+        "traceparent" => TRACEPARENT_BIT,
         "tracestate" => 2,
         "baggage" => 4,
         "uber-trace-id" => 8,
@@ -78,6 +78,15 @@ impl<'a> ContextFields<'a> {
 
 /// The [`context_field_bit`] of `traceparent`.
 const TRACEPARENT_BIT: u8 = 1;
+
+/// The propagators of a list as one: `None` for none, a single one as it is (without a
+/// composite around it), several in a composite.
+fn combined(mut list: Vec<Box<DynPropagator>>) -> Option<Arc<DynPropagator>> {
+    match list.len() {
+        0 | 1 => list.pop().map(Arc::from),
+        _ => Some(Arc::new(TextMapCompositePropagator::new(list))),
+    }
+}
 
 /// How extraction from a scanned head starts.
 #[derive(Clone, Debug)]
@@ -238,13 +247,8 @@ impl Propagator {
     }
 
     /// This propagator, whose list starts with W3C Trace Context followed by `rest`.
-    fn led_by_trace_context(mut self, mut rest: Vec<Box<DynPropagator>>) -> Self {
-        let rest: Option<Arc<DynPropagator>> = match rest.len() {
-            0 => None,
-            1 => rest.pop().map(Arc::from),
-            _ => Some(Arc::new(TextMapCompositePropagator::new(rest))),
-        };
-        self.lead = Lead::TraceContext(rest);
+    fn led_by_trace_context(mut self, rest: Vec<Box<DynPropagator>>) -> Self {
+        self.lead = Lead::TraceContext(combined(rest));
         self
     }
 
@@ -307,12 +311,8 @@ impl Propagator {
                 .map(|&(name, written)| name.build(written))
                 .collect::<Result<Vec<_>, _>>()
         };
-        let mut built = build(&resolved)?;
-        let inner: Arc<DynPropagator> = match built.len() {
-            0 => return Ok(Self::w3c()),
-            // A single propagator is used as is, without a composite around it.
-            1 => Arc::from(built.remove(0)),
-            _ => Arc::new(TextMapCompositePropagator::new(built)),
+        let Some(inner) = combined(build(&resolved)?) else {
+            return Ok(Self::w3c());
         };
         let propagator = match known_reads {
             true => Self::ours(inner),
